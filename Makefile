@@ -1,0 +1,142 @@
+# crossrec — one Makefile.
+#   make                 library (build/libcrossrec.a, .so), CLI (build/crossrec), test runner
+#   make test            unit + CLI tests (last line: N passed, N failed)
+#   make demo            build and run `crossrec demo`
+#   make bench           programs in bench/ that print comparable figures
+#   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
+#   make install PREFIX=/usr/local   library, headers, CLI, pkg-config file
+#   make deps            install the Debian packages crossrec needs (apt-get)
+# Switches: SANITIZE=address,undefined  NATIVE=1 (-march=native)  OMP=0|1 (OpenMP, default 1)  WERROR=0|1
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+SANITIZE ?=
+NATIVE   ?= 0
+OMP      ?= 1
+WERROR   ?= 1
+FUZZ_SECONDS ?= 20
+
+comma := ,
+VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
+BUILD   := build/$(VARIANT)
+
+PKGS      := zlib jansson
+DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev clang libclang-rt-14-dev
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror,)
+ALLFLAGS := -std=c17 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP
+LDLIBS   := $(PKG_LIBS) -lm -lpthread
+ifeq ($(OMP),1)
+ALLFLAGS += -fopenmp
+LDLIBS   += -fopenmp
+endif
+ifeq ($(NATIVE),1)
+ALLFLAGS += -march=native
+endif
+ifneq ($(SANITIZE),)
+ALLFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS   += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SRC:%.c=$(BUILD)/%.o)
+CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
+
+.PHONY: all deps test demo bench fuzz install uninstall clean check-layers build-all build-test build-demo build-bench build-fuzz
+
+# Public targets check the Debian packages first, then build in a sub-make that sees their flags.
+all test demo bench fuzz: deps
+	@$(MAKE) --no-print-directory build-$@
+
+build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BUILD)/crossrec_tests
+	@ln -sfn $(VARIANT) build/current
+
+# Installs what is missing (and nothing when all is there). Needs root or sudo.
+deps:
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v clang >/dev/null; then \
+	  echo "crossrec: installing Debian packages: $(DEB_PKGS)"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PKGS) \
+	    || { echo "crossrec: apt-get failed; install these packages by hand: $(DEB_PKGS)"; exit 1; }; \
+	fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(BUILD)/libcrossrec.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcrossrec.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+# The CLI commands are linked into the test runner too (tests drive them through the binary).
+$(BUILD)/crossrec: $(CLI_OBJ) $(BUILD)/libcrossrec.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libcrossrec.a $(LDLIBS)
+
+$(BUILD)/crossrec_tests: $(TEST_OBJ) $(BUILD)/libcrossrec.a
+	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libcrossrec.a $(LDLIBS)
+
+build-test: build-all
+	CROSSREC_BIN=$(BUILD)/crossrec $(BUILD)/crossrec_tests
+
+build-demo: build-all
+	$(BUILD)/crossrec demo
+
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcrossrec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libcrossrec.a $(LDLIBS)
+
+build-bench: build-all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done
+
+# libFuzzer targets, built with clang and ASan+UBSan into build/fuzz; corpora in tests/fuzz/corpus/<name>.
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm -lpthread
+
+build-fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=tests/fuzz/corpus/$$n/crash- \
+	    build/fuzz/new-$$n tests/fuzz/corpus/$$n 2>&1 | grep -E "^#[0-9]+.*DONE|ERROR|SUMMARY" ; \
+	  $$f -merge=1 tests/fuzz/corpus/$$n build/fuzz/new-$$n >/dev/null 2>&1; \
+	done
+
+install: deps
+	@$(MAKE) --no-print-directory build-all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/crossrec
+	install -m 755 $(BUILD)/crossrec $(DESTDIR)$(PREFIX)/bin/crossrec
+	install -m 644 $(BUILD)/libcrossrec.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libcrossrec.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/crossrec/*.h $(DESTDIR)$(PREFIX)/include/crossrec/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*CR_VERSION_STRING "\(.*\)"/\1/p' include/crossrec/core.h)|' \
+	    -e 's|@REQUIRES@|$(PKGS)|' crossrec.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/crossrec.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/crossrec $(DESTDIR)$(PREFIX)/lib/libcrossrec.* $(DESTDIR)$(PREFIX)/include/crossrec \
+	       $(DESTDIR)$(PREFIX)/lib/pkgconfig/crossrec.pc
+
+# Includes flow one way: core <- data, text <- models <- train, eval, index <- io <- serve <- cli.
+check-layers:
+	@! grep -n '#include "crossrec/\(data\|io\)' src/core/*.c || { echo "core must not include data/io"; exit 1; }
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,51 @@
+/* cli.h — shared pieces of the crossrec command line: option parsing, error printing, command table.
+ * Each subcommand is `int cmd_NAME(int argc, char **argv)` (argv[0] is the subcommand name) returning the
+ * exit code: 0 ok, 1 runtime error, 2 usage error. Only main() calls exit(). */
+#ifndef CROSSREC_CLI_H
+#define CROSSREC_CLI_H
+
+#include "crossrec/core.h"
+
+#include <stdint.h>
+
+typedef enum { CLI_FLAG, CLI_STR, CLI_INT, CLI_F64, CLI_STR_LIST } cli_kind;
+
+typedef struct {
+    const char *name;       /* long name without dashes: "interactions" */
+    char short_name;        /* 'o', or 0 */
+    cli_kind kind;
+    void *dest;             /* int* (FLAG), const char** (STR), int64_t* (INT), double* (F64), const char** (LIST) */
+    int *count;             /* LIST: number stored so far */
+    int max;                /* LIST: capacity of dest */
+    const char *meta;       /* value placeholder in help: "FILE" */
+    const char *help;       /* one line; the live default is appended from *dest */
+} cli_opt;
+
+typedef struct {
+    const char *name;       /* "import" */
+    const char *usage;      /* "import --interactions F [--items F] -o data.crd" */
+    const char *summary;    /* one line */
+} cli_cmd_info;
+
+/* Parses long options anywhere (--name value, --name=value, -o value), positional arguments into pos[] (at
+ * most max_pos), `--` ends options. Returns 0 to go on, 2 after printing a usage error (with the nearest
+ * option name when the name is unknown), and -1 after printing help for --help/-h (caller returns 0). */
+int cli_parse(const cli_cmd_info *info, const cli_opt *opts, int argc, char **argv, const char **pos, int max_pos,
+              int *n_pos);
+void cli_print_help(const cli_cmd_info *info, const cli_opt *opts);
+/* Prints "crossrec: error: <message>" and "hint: <hint>" (when set) to stderr; returns 1. */
+int cli_fail(cr_status st);
+/* Prints a usage error ("crossrec CMD: ...") with the usage line; returns 2. */
+int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) CR_PRINTF(2, 3);
+/* Edit distance, for "did you mean" suggestions. */
+int cli_edit_distance(const char *a, const char *b);
+/* Whether stderr is a terminal (progress lines only then). */
+int cli_stderr_tty(void);
+
+int cmd_import(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,53 @@
+/* main.c — the crossrec binary: dispatches to one cmd_*.c per subcommand. The only place that exits. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"import", cmd_import, "read interaction logs and a catalogue (tsv/csv/jsonl/RecBole, .gz) into a .crd dataset"},
+    {"stats", cmd_stats, "describe a dataset: per-domain counts, user overlap between domains, history lengths"},
+    {"inspect", cmd_inspect, "print the metadata and arrays of any crossrec file and verify its checksum"},
+    {"synth", cmd_synth, "write a synthetic multi-domain dataset (interactions.tsv, items.tsv)"},
+    {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *out) {
+    fprintf(out, "crossrec %s — cross-domain recommendation by transfer learning\n\n", CR_VERSION_STRING);
+    fprintf(out, "usage: crossrec COMMAND [options]   (crossrec COMMAND --help for its options)\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("crossrec %s\n", CR_VERSION_STRING);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    int best = -1, best_d = 1 << 30;
+    for (int i = 0; i < N_COMMANDS; i++) {
+        int d = cli_edit_distance(name, commands[i].name);
+        if (d < best_d) best_d = d, best = i;
+    }
+    fprintf(stderr, "crossrec: unknown command '%s'\n", name);
+    if (best >= 0 && best_d <= 3) fprintf(stderr, "hint: did you mean 'crossrec %s'?\n", commands[best].name);
+    else fprintf(stderr, "hint: run 'crossrec --help' for the list of commands\n");
+    return 2;
+}

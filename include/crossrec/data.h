@@ -1,0 +1,189 @@
+/* crossrec/data.h — text table readers, the dataset (id maps, CSR interactions, item catalogue), import,
+ * the .crd dataset file, statistics, and synthetic data.
+ *
+ * A dataset is immutable once imported or loaded. Dense indices: users in order of first appearance in the
+ * interactions, items in catalogue order (then unknown items in order of appearance), domains in order of
+ * first appearance in the catalogue. Interactions are stored twice: by user (items, timestamps, values,
+ * ordered by timestamp, ties in input order) and by item (users, ascending). */
+#ifndef CROSSREC_DATA_H
+#define CROSSREC_DATA_H
+
+#include "crossrec/core.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- table readers: TSV, CSV (RFC 4180), JSON Lines, RecBole atomic files; each optionally gzip'ed ---- */
+
+typedef enum {
+    CR_FMT_AUTO = 0,    /* by extension after stripping .gz: .tsv .txt -> TSV, .csv -> CSV, .jsonl .ndjson .json
+                           -> JSONL, .inter .item .user -> RECBOLE; unknown extensions: TSV */
+    CR_FMT_TSV,         /* tab-separated, first line a header, no quoting */
+    CR_FMT_CSV,         /* RFC 4180: quoted fields may hold delimiters, "" and newlines */
+    CR_FMT_JSONL,       /* one JSON object per line; fields by name; numbers/strings/bools/null */
+    CR_FMT_RECBOLE,     /* TSV whose header names carry ":type" (user_id:token); the type is dropped */
+} cr_table_format;
+
+typedef struct {
+    cr_table_format format;
+    char delimiter;         /* CSV only: 0 = detect from the header line (',' ';' or tab) */
+    int64_t max_line;       /* longest accepted line/record in bytes (default 1 MiB) */
+} cr_table_opts;
+
+cr_table_opts cr_table_default_opts(void);
+const char *cr_table_format_name(cr_table_format f);
+
+/* One field of the current record. Bytes are valid UTF-8 and not NUL-terminated; valid until the next
+ * cr_table_next. p == NULL marks an optional column that the file does not have. */
+typedef struct {
+    const char *p;
+    int64_t len;
+    int64_t col;            /* 1-based byte column of the field's start in its line (for messages) */
+} cr_field;
+
+typedef struct cr_table cr_table;
+
+/* Opens a file (gzip detected by its magic bytes, whatever the name) and reads its header. A UTF-8 BOM is
+ * skipped, CRLF line ends are accepted, blank lines are skipped. Fails on a missing or empty file. */
+cr_status cr_table_open(cr_table **t, const char *path, const cr_table_opts *o);
+/* Same over a caller-owned buffer (tests, fuzzing); `name` is used in messages. */
+cr_status cr_table_open_mem(cr_table **t, const void *buf, size_t len, const char *name, const cr_table_opts *o);
+void cr_table_close(cr_table *t);
+
+cr_table_format cr_table_get_format(const cr_table *t);
+const char *cr_table_name(const cr_table *t);       /* the path or name given at open */
+/* Header columns (TSV/CSV/RecBole; for JSONL the keys of the first record). */
+int cr_table_n_cols(const cr_table *t);
+const char *cr_table_col_name(const cr_table *t, int i);
+int cr_table_has_col(const cr_table *t, const char *name);
+
+/* Chooses the columns cr_table_next returns, in this order. A missing column with required[i] != 0 fails
+ * with a message naming the file, the column and the columns that exist. */
+cr_status cr_table_select(cr_table *t, const char *const *names, const int *required, int n);
+/* Reads the next record into fields[0..n) (n as selected). Returns CR_OK, CR_DONE at the end, or
+ * CR_ERR_PARSE / CR_ERR_LIMIT with a message "name:line[:col]: what was expected, what was found".
+ * After a CR_ERR_PARSE for one record the reader can continue with the next one (--skip-bad-lines);
+ * after CR_ERR_IO it cannot. */
+cr_status cr_table_next(cr_table *t, cr_field *fields);
+int64_t cr_table_line(const cr_table *t);           /* 1-based line where the last record started */
+
+/* Number parsing used by all readers: decimal integers (optionally with a fraction, truncated toward
+ * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number. */
+int cr_parse_i64(const char *p, int64_t len, int64_t *out);
+int cr_parse_f32(const char *p, int64_t len, float *out);
+/* Index of the first byte that is not valid UTF-8 (overlongs, surrogates and > U+10FFFF are invalid), or -1. */
+int64_t cr_utf8_invalid_at(const char *p, int64_t len);
+
+/* ---- dataset ---- */
+
+typedef struct cr_dataset cr_dataset;
+
+/* The interaction arrays of a dataset, for direct use in hot loops. All pointers are owned by the dataset. */
+typedef struct {
+    int64_t n_users, n_items, n_domains, n_inter;
+    const int64_t *user_ptr;    /* (n_users + 1) events of user u are [user_ptr[u], user_ptr[u+1]) */
+    const int32_t *user_items;  /* (n_inter) item of each event, per user by (timestamp, input order) */
+    const int64_t *user_times;  /* (n_inter) timestamp of each event */
+    const float   *user_values; /* (n_inter) value of each event (rating, or 1) */
+    const int64_t *item_ptr;    /* (n_items + 1) */
+    const int32_t *item_users;  /* (n_inter) user of each event, per item, ascending user index */
+    const int32_t *item_domain; /* (n_items) domain index of each item */
+} cr_interactions;
+
+const cr_interactions *cr_dataset_inter(const cr_dataset *d);
+const char *cr_dataset_user_id(const cr_dataset *d, int32_t u);
+const char *cr_dataset_item_id(const cr_dataset *d, int32_t i);
+const char *cr_dataset_item_title(const cr_dataset *d, int32_t i);  /* "" when none */
+const char *cr_dataset_item_text(const cr_dataset *d, int32_t i);   /* "" when none */
+const char *cr_dataset_domain_name(const cr_dataset *d, int32_t dom);
+/* Index of an external id, or -1. O(1) expected. */
+int32_t cr_dataset_find_user(const cr_dataset *d, const char *id);
+int32_t cr_dataset_find_item(const cr_dataset *d, const char *id);
+int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name);
+/* Whether the input had real timestamps / values (otherwise line order / 1 were used). */
+int cr_dataset_has_time(const cr_dataset *d);
+int cr_dataset_has_value(const cr_dataset *d);
+
+#define CR_MAX_INPUT_FILES 16
+
+typedef struct {
+    const char *interactions[CR_MAX_INPUT_FILES];
+    int n_interactions;
+    const char *items[CR_MAX_INPUT_FILES];      /* catalogue files; may be none */
+    int n_items;
+    /* Column names; NULL = the canonical name or a common alias (user: user, user_id, userId, uid, ...). */
+    const char *user_col, *item_col, *time_col, *value_col, *domain_col, *title_col, *text_col;
+    cr_table_opts table;
+    int skip_bad_lines;         /* skip malformed lines, count them, report the count (default: stop) */
+    int allow_unknown_items;    /* items missing from the catalogue get domain "unknown" (default: error) */
+    int dedup;                  /* merge repeated (user, item) pairs: latest timestamp, last value */
+} cr_import_params;
+
+typedef struct {
+    int64_t lines;              /* data lines read, all files */
+    int64_t skipped;            /* bad lines skipped (skip_bad_lines) */
+    int64_t merged;             /* duplicate (user, item) events merged (dedup) */
+    int64_t duplicates;         /* repeated (user, item) events kept as separate events */
+    int64_t unknown_items;      /* items not in the catalogue (allow_unknown_items) */
+    char first_skipped[256];    /* message of the first skipped line */
+} cr_import_report;
+
+cr_import_params cr_import_default_params(void);
+/* Reads the files and builds a dataset. On error nothing is returned and the message names file:line. */
+cr_status cr_dataset_import(cr_dataset **d, const cr_import_params *p, cr_import_report *report);
+/* Writes a .crd file atomically. */
+cr_status cr_dataset_save(const cr_dataset *d, const char *path);
+/* Maps a .crd file and validates it completely (structure, CRC, every index in range, CSR monotone). */
+cr_status cr_dataset_load(cr_dataset **d, const char *path);
+void cr_dataset_free(cr_dataset *d);
+
+#define CR_CRD_VERSION 1
+
+/* ---- statistics ---- */
+
+typedef struct {
+    int64_t users;              /* users with at least one event in the domain */
+    int64_t items;              /* catalogue items of the domain */
+    int64_t inter;              /* events */
+    int64_t items_never;        /* items with no event */
+    double density;             /* inter / (users * items) */
+    int64_t hist_q[7];          /* per-user events in the domain among its users: min, p25, p50, p75, p90, p99, max */
+} cr_domain_stats;
+
+typedef struct {
+    int64_t n_domains;
+    cr_domain_stats all;        /* the whole dataset */
+    cr_domain_stats *dom;       /* (n_domains) */
+    int64_t *overlap;           /* (n_domains * n_domains) users with events in both domains (diagonal: users) */
+    int64_t multi_domain_users; /* users with events in more than one domain */
+} cr_stats;
+
+cr_status cr_dataset_stats(const cr_dataset *d, cr_stats *s);
+void cr_stats_free(cr_stats *s);
+/* Human-readable tables / one JSON object. */
+void cr_stats_print(const cr_dataset *d, const cr_stats *s, FILE *out);
+cr_status cr_stats_json(const cr_dataset *d, const cr_stats *s, FILE *out);
+
+/* ---- synthetic data ---- */
+
+typedef struct {
+    int64_t n_users, n_items, n_inter;
+    int n_domains, n_topics;
+    double item_zipf;           /* item popularity exponent (0.8) */
+    double user_zipf;           /* user activity exponent */
+    double multi_domain_share;  /* share of users active in two or more domains */
+    uint64_t seed;
+} cr_synth_params;
+
+cr_synth_params cr_synth_default_params(void);
+/* Writes dir/interactions.tsv and dir/items.tsv in the canonical layout (creating dir). Latent topics are
+ * shared across domains; titles are drawn from topic word distributions, so text carries signal. */
+cr_status cr_synth_write(const char *dir, const cr_synth_params *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

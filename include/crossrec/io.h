@@ -1,0 +1,112 @@
+/* crossrec/io.h — crossrec's binary file container (.crd .crs .crm .crt), CRC32C, atomic writes.
+ *
+ * Every crossrec file has the same shape (docs/FORMAT.md):
+ *
+ *   offset 0   header (64 bytes)
+ *              magic[8]      "\x7f" "CR" kind[3] "\r\n"   e.g. "\x7fCRCRD\r\n" for a .crd
+ *              u32 version   format version of this kind (readers refuse newer ones)
+ *              u32 header_size (64)
+ *              u64 file_size
+ *              u64 meta_off, u64 meta_len        typed key-value metadata block
+ *              u64 table_off, u64 n_arrays       array table, 96 bytes per entry
+ *              (zero padding to 64 bytes)
+ *   ...        metadata: per entry u8 type (1 i64, 2 f64, 3 string), u8 0, u16 key_len, u32 value_len, key bytes,
+ *              value bytes (i64/f64 little-endian 8 bytes; string bytes), each entry padded to 8 bytes
+ *   ...        array table: per entry char name[64] (NUL-padded), u32 dtype, u32 elem_size, u64 count, u64 offset,
+ *              u64 nbytes
+ *   ...        array data, each starting at a 64-byte aligned offset
+ *   file_size-8: u32 crc32c of bytes [0, file_size-8), u32 "CEND"
+ *
+ * All integers little-endian. Writers build the file in a temp file next to the target, fsync it, rename it
+ * over the target and fsync the directory, so a crash leaves either the old file or the complete new one.
+ * Readers mmap the file read-only, verify the CRC and every count, offset and size against the file size
+ * before handing out any pointer, and never read out of bounds. */
+#ifndef CROSSREC_IO_H
+#define CROSSREC_IO_H
+
+#include "crossrec/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CRC32C (Castagnoli) ---- */
+
+/* crc32c of data, continuing from `crc` (start with 0). "123456789" -> 0xE3069283. */
+uint32_t cr_crc32c(uint32_t crc, const void *data, size_t len);
+uint32_t cr_crc32c_ref(uint32_t crc, const void *data, size_t len);   /* bitwise reference */
+
+/* ---- dtypes ---- */
+
+typedef enum { CR_DT_U8 = 1, CR_DT_I32, CR_DT_I64, CR_DT_F32, CR_DT_F64, CR_DT_F16 } cr_dtype;
+size_t cr_dtype_size(cr_dtype dt);
+const char *cr_dtype_name(cr_dtype dt);
+
+/* ---- writer ---- */
+
+typedef struct cr_filew cr_filew;
+
+/* Starts a file of the given kind ("CRD", "CRS", "CRM", "CRT"; 3 characters) and version. Nothing touches the
+ * disk until cr_filew_commit. */
+cr_status cr_filew_new(cr_filew **w, const char *kind, uint32_t version);
+cr_status cr_filew_meta_i64(cr_filew *w, const char *key, int64_t v);
+cr_status cr_filew_meta_f64(cr_filew *w, const char *key, double v);
+cr_status cr_filew_meta_str(cr_filew *w, const char *key, const char *v);
+/* Adds an array; `data` is borrowed and must stay valid until commit. Names are unique, < 64 bytes. */
+cr_status cr_filew_array(cr_filew *w, const char *name, cr_dtype dt, const void *data, int64_t count);
+/* Writes path atomically (temp + fsync + rename + fsync dir). On failure no file is left at path (an older
+ * file there is untouched) and no temp file remains. */
+cr_status cr_filew_commit(cr_filew *w, const char *path);
+void cr_filew_free(cr_filew *w);
+
+/* ---- reader ---- */
+
+typedef struct cr_file cr_file;
+
+typedef enum { CR_META_I64 = 1, CR_META_F64 = 2, CR_META_STR = 3 } cr_meta_type;
+
+typedef struct {
+    const char *key;
+    cr_meta_type type;
+    int64_t i64;
+    double f64;
+    const char *str;    /* NUL-terminated copy owned by the cr_file */
+} cr_meta;
+
+typedef struct {
+    const char *name;
+    cr_dtype dtype;
+    int64_t count;
+    const void *data;   /* points into the read-only mapping; 64-byte aligned */
+} cr_array;
+
+/* Opens and fully validates a file. `kind` may be NULL to accept any crossrec kind (inspect). Newer versions
+ * than max_version fail with CR_ERR_VERSION; a wrong magic, bad CRC, bad offset or count with CR_ERR_FORMAT;
+ * messages name the path and the bad value. */
+cr_status cr_file_open(cr_file **f, const char *path, const char *kind, uint32_t max_version);
+/* Same, over a caller-owned buffer (fuzzing, tests); the buffer must outlive the cr_file. */
+cr_status cr_file_open_mem(cr_file **f, const void *buf, size_t len, const char *name, const char *kind,
+                           uint32_t max_version);
+void cr_file_close(cr_file *f);
+
+const char *cr_file_kind(const cr_file *f);      /* "CRD" ... */
+uint32_t cr_file_version(const cr_file *f);
+int64_t cr_file_size(const cr_file *f);
+uint32_t cr_file_crc(const cr_file *f);
+int64_t cr_file_n_meta(const cr_file *f);
+const cr_meta *cr_file_meta_at(const cr_file *f, int64_t i);
+int64_t cr_file_n_arrays(const cr_file *f);
+const cr_array *cr_file_array_at(const cr_file *f, int64_t i);
+
+/* Typed lookups; CR_ERR_FORMAT naming the file and key when absent or of another type/dtype. */
+cr_status cr_file_get_i64(const cr_file *f, const char *key, int64_t *v);
+cr_status cr_file_get_f64(const cr_file *f, const char *key, double *v);
+cr_status cr_file_get_str(const cr_file *f, const char *key, const char **v);
+/* Finds an array and checks its dtype and, when want_count >= 0, its element count. */
+cr_status cr_file_get_array(const cr_file *f, const char *name, cr_dtype dt, int64_t want_count,
+                            const void **data, int64_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
