@@ -100,6 +100,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libcrossrec.a
 	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libcrossrec.a $(LDLIBS)
 
 build-bench: build-all $(BENCH_BIN)
+	@/usr/bin/python3 -c "import pandas" 2>/dev/null || { echo "crossrec: installing python3-pandas (bench peer)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas; }
 	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done
 
 # libFuzzer targets, built with clang and ASan+UBSan into build/fuzz; corpora in tests/fuzz/corpus/<name>.

@@ -105,7 +105,7 @@ int cr_test_cli(char **out, const char *args_fmt, ...) {
     va_end(ap);
     const char *bin = getenv("CROSSREC_BIN");
     const char *outpath = cr_test_path("cli-output.txt");
-    snprintf(cmd, sizeof cmd, "%s %s >'%s' 2>&1 </dev/null", bin && *bin ? bin : "build/crossrec", args, outpath);
+    snprintf(cmd, sizeof cmd, "%s %s >'%s' 2>&1 </dev/null", bin && *bin ? bin : "build/current/crossrec", args, outpath);
     int rc = system(cmd);
     char *text = cr_test_read(outpath, NULL);
     if (out) *out = text;

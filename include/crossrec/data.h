@@ -22,7 +22,8 @@ typedef enum {
     CR_FMT_AUTO = 0,    /* by extension after stripping .gz: .tsv .txt -> TSV, .csv -> CSV, .jsonl .ndjson .json
                            -> JSONL, .inter .item .user -> RECBOLE; unknown extensions: TSV */
     CR_FMT_TSV,         /* tab-separated, first line a header, no quoting */
-    CR_FMT_CSV,         /* RFC 4180: quoted fields may hold delimiters, "" and newlines */
+    CR_FMT_CSV,         /* RFC 4180: quoted fields may hold delimiters, "" and newlines; a quote inside an
+                           unquoted field is an ordinary byte (5" screen) */
     CR_FMT_JSONL,       /* one JSON object per line; fields by name; numbers/strings/bools/null */
     CR_FMT_RECBOLE,     /* TSV whose header names carry ":type" (user_id:token); the type is dropped */
 } cr_table_format;
@@ -30,26 +31,36 @@ typedef enum {
 typedef struct {
     cr_table_format format;
     char delimiter;         /* CSV only: 0 = detect from the header line (',' ';' or tab) */
-    int64_t max_line;       /* longest accepted line/record in bytes (default 1 MiB) */
+    int64_t max_line;       /* longest accepted line/record in bytes, without its line end (default 1 MiB;
+                               0 = default; at most 1 GiB) */
 } cr_table_opts;
 
 cr_table_opts cr_table_default_opts(void);
 const char *cr_table_format_name(cr_table_format f);
 
-/* One field of the current record. Bytes are valid UTF-8 and not NUL-terminated; valid until the next
- * cr_table_next. p == NULL marks an optional column that the file does not have. */
+/* One field of the current record. Bytes are valid UTF-8 without NUL bytes, not NUL-terminated; valid until
+ * the next cr_table_next (or close). p == NULL marks an optional column that the file does not have (JSONL:
+ * a key that is absent or null in this record). Numbers in JSONL come as text: integers exactly, reals as
+ * "%.17g"; true/false as "1"/"0". */
 typedef struct {
     const char *p;
     int64_t len;
-    int64_t col;            /* 1-based byte column of the field's start in its line (for messages) */
+    int64_t col;            /* 1-based byte column of the field's start in its physical line (for messages);
+                               0 when unknown (JSONL) or p == NULL */
 } cr_field;
 
 typedef struct cr_table cr_table;
 
-/* Opens a file (gzip detected by its magic bytes, whatever the name) and reads its header. A UTF-8 BOM is
- * skipped, CRLF line ends are accepted, blank lines are skipped. Fails on a missing or empty file. */
+/* Opens a file (gzip detected by its magic bytes, whatever the name; concatenated members and zero padding
+ * accepted, other trailing bytes are an error) and reads its header; "-" is standard input, named "(stdin)".
+ * A UTF-8 BOM is skipped, CRLF line ends are accepted, blank lines are skipped. o == NULL: defaults.
+ * Errors: CR_ERR_IO "PATH: cannot open: ..." or a corrupt gzip stream; CR_ERR_PARSE "PATH: file is empty
+ * (expected a header line)" or a bad header (invalid UTF-8, for JSONL an invalid first line); CR_ERR_LIMIT;
+ * CR_ERR_ARG for bad options; CR_ERR_NOMEM. The first JSONL open points jansson's allocator at cr_malloc /
+ * cr_free (process-wide, once). One table is used by one thread at a time. */
 cr_status cr_table_open(cr_table **t, const char *path, const cr_table_opts *o);
-/* Same over a caller-owned buffer (tests, fuzzing); `name` is used in messages. */
+/* Same over a caller-owned buffer (tests, fuzzing), which must outlive the table and is read in place (gzip
+ * data is inflated); `name` is used in messages and for AUTO. */
 cr_status cr_table_open_mem(cr_table **t, const void *buf, size_t len, const char *name, const cr_table_opts *o);
 void cr_table_close(cr_table *t);
 
@@ -60,21 +71,29 @@ int cr_table_n_cols(const cr_table *t);
 const char *cr_table_col_name(const cr_table *t, int i);
 int cr_table_has_col(const cr_table *t, const char *name);
 
-/* Chooses the columns cr_table_next returns, in this order. A missing column with required[i] != 0 fails
- * with a message naming the file, the column and the columns that exist. */
+/* Chooses the columns cr_table_next returns, in this order (names are copied; required == NULL: all
+ * required). A missing column with required[i] != 0 fails with CR_ERR_NOTFOUND "PATH: no column 'x'
+ * (columns: a, b)". JSONL: required columns must be keys of the first object, and every selected key is
+ * looked up in each record. Before any select, cr_table_next checks records and returns no fields. */
 cr_status cr_table_select(cr_table *t, const char *const *names, const int *required, int n);
-/* Reads the next record into fields[0..n) (n as selected). Returns CR_OK, CR_DONE at the end, or
- * CR_ERR_PARSE / CR_ERR_LIMIT with a message "name:line[:col]: what was expected, what was found".
- * After a CR_ERR_PARSE for one record the reader can continue with the next one (--skip-bad-lines);
- * after CR_ERR_IO it cannot. */
+/* Reads the next record into fields[0..n) (n as selected). Returns CR_OK, CR_DONE at the end (and again on
+ * later calls), or CR_ERR_PARSE / CR_ERR_LIMIT with a message "name:line[:col]: what was expected, what was
+ * found": "x.tsv:3: expected 4 fields, found 3", "x.tsv:3:7: invalid UTF-8 in field 'title' (byte 0xff)",
+ * "x.tsv:3: line longer than 1048576 bytes". Selected fields are checked for UTF-8 and NUL bytes; other
+ * columns are not. After CR_ERR_PARSE / CR_ERR_LIMIT for one record the reader continues with the next one
+ * (--skip-bad-lines; a too-long line is skipped up to its newline); after CR_ERR_IO / CR_ERR_NOMEM it
+ * cannot. */
 cr_status cr_table_next(cr_table *t, cr_field *fields);
 int64_t cr_table_line(const cr_table *t);           /* 1-based line where the last record started */
 
 /* Number parsing used by all readers: decimal integers (optionally with a fraction, truncated toward
- * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number. */
+ * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number
+ * (*out untouched): no spaces, no hex, no inf/nan, and -1 on overflow (int64; float beyond FLT_MAX). Floats
+ * are rounded correctly ('.' as decimal point; strtof for the rare cases, so the C locale is assumed). */
 int cr_parse_i64(const char *p, int64_t len, int64_t *out);
 int cr_parse_f32(const char *p, int64_t len, float *out);
-/* Index of the first byte that is not valid UTF-8 (overlongs, surrogates and > U+10FFFF are invalid), or -1. */
+/* Index of the first byte that is not valid UTF-8 (overlongs, surrogates and > U+10FFFF are invalid), or -1.
+ * For a broken or truncated sequence this is the index of its lead byte. NUL is valid UTF-8. */
 int64_t cr_utf8_invalid_at(const char *p, int64_t len);
 
 /* ---- dataset ---- */
@@ -169,18 +188,39 @@ cr_status cr_stats_json(const cr_dataset *d, const cr_stats *s, FILE *out);
 
 /* ---- synthetic data ---- */
 
+/* Generative model (src/data/synth.c): K latent topics shared by all domains. Each item has one domain, a
+ * topic mixture on one or two topics and a Zipf popularity by random rank within its domain. Each user has a
+ * sparse topic preference shared across domains (this is the signal that transfers), a Zipf activity level and
+ * a set of active domains. An event picks one of the user's domains, then an item of that domain: with
+ * probability topic_share by the user's topics (weight popularity x topic mixture), else by popularity.
+ * A share new_item_share of the items are new arrivals, listed with text but never interacted with.
+ * Titles and texts draw words from per-topic, per-domain and generic vocabularies, so text carries topic
+ * signal across domains. The same parameters give byte-identical files (for one build and platform). */
 typedef struct {
-    int64_t n_users, n_items, n_inter;
-    int n_domains, n_topics;
-    double item_zipf;           /* item popularity exponent (0.8) */
-    double user_zipf;           /* user activity exponent */
-    double multi_domain_share;  /* share of users active in two or more domains */
-    uint64_t seed;
+    int64_t n_users;            /* users, each with at least one event (3000) */
+    int64_t n_items;            /* catalogue items, >= n_domains; items may have no event (2000) */
+    int64_t n_inter;            /* interaction lines, exactly; >= n_users (60000) */
+    int n_domains;              /* 1..1000; named books, music, movies, office, ... then books2, ... (4) */
+    int n_topics;               /* latent topics shared across domains, 1..1000 (16) */
+    double item_zipf;           /* item popularity exponent within a domain, 0..10 (0.8) */
+    double user_zipf;           /* user activity exponent, 0..10 (0.8) */
+    double multi_domain_share;  /* share of users active in two or more domains, 0..1 (0.6) */
+    double topic_share;         /* share of events chosen by the user's topics rather than popularity alone,
+                                   0..1 (0.8); 0 gives data with no personal signal (a negative control) */
+    double new_item_share;      /* share of items with no interaction (new arrivals, known only by their
+                                   text), 0..1 (0.02); the top item of each domain is never new */
+    uint64_t seed;              /* drives every random choice (42) */
 } cr_synth_params;
 
 cr_synth_params cr_synth_default_params(void);
-/* Writes dir/interactions.tsv and dir/items.tsv in the canonical layout (creating dir). Latent topics are
- * shared across domains; titles are drawn from topic word distributions, so text carries signal. */
+/* NULL when the parameters are valid, else a constant message naming the first bad one. */
+const char *cr_synth_check_params(const cr_synth_params *p);
+/* Writes dir/interactions.tsv (user item timestamp value; value 1; timestamps unix seconds from 2020,
+ * strictly increasing per user; rows by user, then time) and dir/items.tsv (item domain title text) in the
+ * canonical layout, creating dir and its parents. Both files are written as NAME.tmp and renamed when both
+ * are complete, so a failure leaves no partial file (and no .tmp). Errors: CR_ERR_ARG (message from
+ * cr_synth_check_params), CR_ERR_IO (path and errno text), CR_ERR_NOMEM. Memory is
+ * O(n_users + n_items + n_domains * n_topics); interactions are streamed. Thread-safe (no shared state). */
 cr_status cr_synth_write(const char *dir, const cr_synth_params *p);
 
 #ifdef __cplusplus

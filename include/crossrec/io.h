@@ -35,6 +35,12 @@ extern "C" {
 /* crc32c of data, continuing from `crc` (start with 0). "123456789" -> 0xE3069283. */
 uint32_t cr_crc32c(uint32_t crc, const void *data, size_t len);
 uint32_t cr_crc32c_ref(uint32_t crc, const void *data, size_t len);   /* bitwise reference */
+/* The two fast paths cr_crc32c chooses between, exported so tests and benches can check each against the
+ * reference: slicing-by-8 in portable C, and the SSE4.2 crc32 instruction (x86-64 CPUs that have it;
+ * cr_crc32c_hw asserts cr_crc32c_hw_available()). Thread-safe. */
+uint32_t cr_crc32c_sw(uint32_t crc, const void *data, size_t len);
+int cr_crc32c_hw_available(void);
+uint32_t cr_crc32c_hw(uint32_t crc, const void *data, size_t len);
 
 /* ---- dtypes ---- */
 
@@ -74,17 +80,20 @@ typedef struct {
 } cr_meta;
 
 typedef struct {
-    const char *name;
+    const char *name;   /* NUL-terminated, inside the mapping; valid until cr_file_close */
     cr_dtype dtype;
     int64_t count;
     const void *data;   /* points into the read-only mapping; 64-byte aligned */
+    int64_t nbytes;     /* count * cr_dtype_size(dtype) */
+    int64_t offset;     /* byte offset of data in the file (for inspect) */
 } cr_array;
 
 /* Opens and fully validates a file. `kind` may be NULL to accept any crossrec kind (inspect). Newer versions
  * than max_version fail with CR_ERR_VERSION; a wrong magic, bad CRC, bad offset or count with CR_ERR_FORMAT;
  * messages name the path and the bad value. */
 cr_status cr_file_open(cr_file **f, const char *path, const char *kind, uint32_t max_version);
-/* Same, over a caller-owned buffer (fuzzing, tests); the buffer must outlive the cr_file. */
+/* Same, over a caller-owned buffer (fuzzing, tests); the buffer must outlive the cr_file. Array data is
+ * 64-byte aligned only when buf is. */
 cr_status cr_file_open_mem(cr_file **f, const void *buf, size_t len, const char *name, const char *kind,
                            uint32_t max_version);
 void cr_file_close(cr_file *f);
