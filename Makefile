@@ -104,21 +104,26 @@ build-bench: build-all $(BENCH_BIN)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas; }
 	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done
 
-# libFuzzer targets, built with clang and ASan+UBSan into build/fuzz; corpora in tests/fuzz/corpus/<name>.
+# libFuzzer targets, built with clang and ASan+UBSan into build/fuzz. Each runs FUZZ_SECONDS on a scratch copy
+# of its kept corpus (tests/fuzz/corpus/fuzz_NAME, replayed by `make test`); a crash is saved there as
+# crasher-* to be kept. FUZZ_MERGE=1 also merges new coverage into the kept corpus.
 FUZZ_BUILD := build/fuzz
-FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC)
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+$(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm -lpthread
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lm -lpthread
 
 build-fuzz: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new-$$n; \
-	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=tests/fuzz/corpus/$$n/crash- \
-	    build/fuzz/new-$$n tests/fuzz/corpus/$$n 2>&1 | grep -E "^#[0-9]+.*DONE|ERROR|SUMMARY" ; \
-	  $$f -merge=1 tests/fuzz/corpus/$$n build/fuzz/new-$$n >/dev/null 2>&1; \
-	done
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); keep=tests/fuzz/corpus/$$n; work=$(FUZZ_BUILD)/work-$$n; \
+	  mkdir -p $$keep $$work; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$$keep/crasher- $$work $$keep 2>&1 \
+	    | grep -E "^#[0-9]+.*DONE|ERROR|SUMMARY" | sed "s/^/$$n: /"; \
+	  [ "$(FUZZ_MERGE)" != 1 ] || $$f -merge=1 $$keep $$work >/dev/null 2>&1; \
+	done; ! ls tests/fuzz/corpus/*/crasher-* >/dev/null 2>&1 || { echo "fuzz: crashers found (kept above)"; exit 1; }
 
 install: deps
 	@$(MAKE) --no-print-directory build-all

@@ -6,6 +6,7 @@
 #include "crossrec/io.h"
 
 #include <stdlib.h>
+#include <zlib.h>
 
 /* Two domains. u1 has events out of time order and a tie; i4 is never interacted; u2 repeats i1. */
 static const char *ITEMS = "item\tdomain\ttitle\ttext\n"
@@ -313,3 +314,38 @@ static void import_shared(const char *name, int64_t inter, int64_t users, int64_
 
 TEST(dataset_shared_amazon_art_office) { import_shared("amazon-art-office", 208541, 9577, 38396, 2); }
 TEST(dataset_shared_ciao) { import_shared("ciao", 284086, 7375, 105114, 28); }
+
+/* Other formats and column names: a gzip'ed JSON Lines log with aliases, a CSV catalogue with quotes. */
+TEST(dataset_import_jsonl_gz_and_csv) {
+    const char *jsonl = "{\"user_id\": \"u1\", \"item_id\": 7, \"rating\": 4.5, \"ts\": 100}\n"
+                        "{\"user_id\": \"u2\", \"item_id\": 8, \"rating\": 2, \"ts\": 50}\n"
+                        "{\"user_id\": \"u1\", \"item_id\": 8, \"rating\": null, \"ts\": 20}\n";
+    const char *gz = cr_test_path("log.jsonl.gz");
+    gzFile g = gzopen(gz, "wb");
+    gzwrite(g, jsonl, (unsigned)strlen(jsonl));
+    gzclose(g);
+    const char *csv = cr_test_write("cat.csv", "item_id;category;title;description\n7;\"desk; office\";\"Pen \"\"Pro\"\"\";x\n8;art;Brush;\"two\nlines\"\n", -1);
+    cr_import_params p = cr_import_default_params();
+    p.interactions[p.n_interactions++] = gz;
+    p.items[p.n_items++] = csv;
+    p.time_col = "ts";
+    cr_dataset *d = NULL;
+    CHECK_OK(cr_dataset_import(&d, &p, NULL));
+    const cr_interactions *v = cr_dataset_inter(d);
+    CHECK_EQ(v->n_inter, 3);
+    CHECK_EQ(v->n_domains, 2);
+    /* u1: item 8 at ts 20 (rating null counts as absent: 1), then item 7 at ts 100 */
+    CHECK_EQ(v->user_items[0], 1);
+    CHECK_NEAR(v->user_values[0], 1.0, 0);
+    CHECK_NEAR(v->user_values[1], 4.5, 0);
+    CHECK_EQ(v->user_times[2], 50);
+    CHECK_STR(cr_dataset_domain_name(d, v->item_domain[0]), "desk; office");
+    CHECK_STR(cr_dataset_item_title(d, 0), "Pen \"Pro\"");
+    CHECK_STR(cr_dataset_item_text(d, 1), "two\nlines");
+    cr_dataset_free(d);
+    /* a bad line in a JSON log is named by file and line (jansson gives no column for values) */
+    const char *bad = cr_test_write("bad.jsonl", "{\"user_id\": \"u1\", \"item_id\": 7, \"ts\": \"soon\"}\n", -1);
+    p.interactions[0] = bad;
+    CHECK_STATUS(cr_dataset_import(&d, &p, NULL), CR_ERR_PARSE);
+    CHECK_CONTAINS(cr_errmsg(), "bad.jsonl:1: field 'ts': expected an integer, found 'soon'");
+}

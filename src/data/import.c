@@ -72,16 +72,21 @@ static cr_status bad_line(importer *im, cr_status st) {
 #define FIELD_FMT "'%.*s%s'"
 #define FIELD_ARGS(f) (int)((f).len > 40 ? 40 : (f).len), (f).p, ((f).len > 40 ? "..." : "")
 
-static cr_status field_error(const cr_table *t, const cr_field *f, const char *col, const char *expected) {
-    return cr_fail(CR_ERR_PARSE, "%s:%lld:%lld: field '%s': expected %s, found " FIELD_FMT, cr_table_name(t),
-                   (long long)cr_table_line(t), (long long)f->col, col, expected, FIELD_ARGS(*f));
+/* "file:line:col: " or, where the reader knows no column (JSON Lines), "file:line: ". */
+static void where(char *buf, size_t cap, const cr_table *t, const cr_field *f) {
+    if (f->col > 0) snprintf(buf, cap, "%s:%lld:%lld", cr_table_name(t), (long long)cr_table_line(t), (long long)f->col);
+    else snprintf(buf, cap, "%s:%lld", cr_table_name(t), (long long)cr_table_line(t));
 }
 
-/* Ids and names must be non-empty and NUL-free (they become C strings); titles and texts NUL-free. */
-static cr_status check_text(const cr_table *t, const cr_field *f, const char *col, int need_nonempty) {
-    if (need_nonempty && f->len == 0) return field_error(t, f, col, "a non-empty id");
-    if (f->len && memchr(f->p, 0, (size_t)f->len)) return field_error(t, f, col, "text without NUL bytes");
-    return CR_OK;
+static cr_status field_error(const cr_table *t, const cr_field *f, const char *col, const char *expected) {
+    char at[512];
+    where(at, sizeof at, t, f);
+    return cr_fail(CR_ERR_PARSE, "%s: field '%s': expected %s, found " FIELD_FMT, at, col, expected, FIELD_ARGS(*f));
+}
+
+/* Ids and names must be non-empty. (The reader has already refused invalid UTF-8 and NUL bytes.) */
+static cr_status check_id(const cr_table *t, const cr_field *f, const char *col) {
+    return f->len == 0 ? field_error(t, f, col, "a non-empty id") : CR_OK;
 }
 
 static cr_status intern_domain(importer *im, const char *name, int64_t len, int32_t *dom) {
@@ -127,9 +132,7 @@ static cr_status read_catalogue(importer *im, const char *path) {
         }
         if (st == CR_OK) {
             im->rep->lines++;
-            if (!(st = check_text(t, &f[0], names[0], 1)) && f[1].p) st = check_text(t, &f[1], names[1], 1);
-            if (!st && f[2].p) st = check_text(t, &f[2], names[2], 0);
-            if (!st && f[3].p) st = check_text(t, &f[3], names[3], 0);
+            if (!(st = check_id(t, &f[0], names[0])) && f[1].p) st = check_id(t, &f[1], names[1]);
             if (!st && cr_idmap_find(&im->d->item_map, f[0].p, f[0].len) >= 0)
                 st = cr_fail(CR_ERR_PARSE, "%s:%lld: duplicate item id " FIELD_FMT " (each item may be listed once)", path,
                              (long long)cr_table_line(t), FIELD_ARGS(f[0]));
@@ -198,12 +201,13 @@ static cr_status read_interactions(importer *im, const char *path, int *has_time
         int32_t item = -1;
         if (st == CR_OK) {
             im->rep->lines++;
-            if (!(st = check_text(t, &f[0], names[0], 1))) st = check_text(t, &f[1], names[1], 1);
+            if (!(st = check_id(t, &f[0], names[0]))) st = check_id(t, &f[1], names[1]);
             if (!st && f[2].p && cr_parse_i64(f[2].p, f[2].len, &time)) st = field_error(t, &f[2], names[2], "an integer");
             if (!st && f[3].p && cr_parse_f32(f[3].p, f[3].len, &value)) st = field_error(t, &f[3], names[3], "a number");
             if (!st && (item = cr_idmap_find(&d->item_map, f[1].p, f[1].len)) < 0 && p->n_items > 0 && !p->allow_unknown_items) {
-                st = cr_fail(CR_ERR_PARSE, "%s:%lld:%lld: item " FIELD_FMT " is not in the catalogue (%s)", path,
-                             (long long)cr_table_line(t), (long long)f[1].col, FIELD_ARGS(f[1]), p->items[0]);
+                char at[512];
+                where(at, sizeof at, t, &f[1]);
+                st = cr_fail(CR_ERR_PARSE, "%s: item " FIELD_FMT " is not in the catalogue (%s)", at, FIELD_ARGS(f[1]), p->items[0]);
                 if (!p->skip_bad_lines) {
                     cr_set_hint("add the item to the items file, or pass --allow-unknown-items (domain 'unknown')");
                     break;

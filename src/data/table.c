@@ -24,7 +24,6 @@
 #include "source.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -132,8 +131,8 @@ const char *cr_table_format_name(cr_table_format f) {
 }
 
 /* jansson allocates through crossrec's table, so its memory is counted and fault injection reaches it.
- * Set once per process: jansson's allocator is global. */
-static pthread_once_t json_alloc_once = PTHREAD_ONCE_INIT;
+ * jansson's allocator is global and must not change while any JSON value lives, so it is set before main()
+ * runs, by a constructor in this object (which every program that reads tables links). */
 /* jansson reports some allocation failures as syntax errors ("string or '}' expected"); this flag lets the
  * reader tell them apart and return CR_ERR_NOMEM rather than blame the data. */
 static _Thread_local int json_alloc_failed;
@@ -144,7 +143,7 @@ static void *json_alloc(size_t n) {
     return p;
 }
 
-static void json_alloc_setup(void) { json_set_alloc_funcs(json_alloc, cr_free); }
+__attribute__((constructor)) static void json_alloc_setup(void) { json_set_alloc_funcs(json_alloc, cr_free); }
 
 /* ---- the line buffer ----------------------------------------------------------------------------- */
 
@@ -968,10 +967,7 @@ static cr_status table_start(cr_table **out, cr_source *src, const char *name_fo
     if (st == CR_OK) {
         switch (t->fmt) {
         case CR_FMT_CSV: st = read_header_csv(t); break;
-        case CR_FMT_JSONL:
-            pthread_once(&json_alloc_once, json_alloc_setup);
-            st = read_header_jsonl(t);
-            break;
+        case CR_FMT_JSONL: st = read_header_jsonl(t); break;
         default: st = read_header_tsv(t); break;
         }
     }
