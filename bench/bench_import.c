@@ -27,7 +27,7 @@ static int64_t id_bytes(const cr_dataset *d) {
     const cr_strpool *p[2] = {&d->users, &d->items};
     const cr_idmap *m[2] = {&d->user_map, &d->item_map};
     int64_t b = 0;
-    for (int i = 0; i < 2; i++) b += p[i]->cap_bytes + p[i]->cap_n * 8 + m[i]->cap * 4 + m[i]->hash_cap * 4;
+    for (int i = 0; i < 2; i++) b += p[i]->cap_bytes + p[i]->cap_n * 8 + m[i]->cap * (int64_t)sizeof(cr_idmap_slot);
     return b;
 }
 
@@ -89,7 +89,8 @@ int main(int argc, char **argv) {
     sp.n_domains = 4;
     char want[64];
     snprintf(want, sizeof want, "%s/.lines-%lld", dir, (long long)lines);
-    if (stat(path, &sb) || stat(want, &sb)) {
+    struct stat marker;
+    if (stat(path, &sb) || stat(want, &marker)) {
         printf("writing %s (%lld lines, %lld users, %lld items)...\n", path, (long long)lines, (long long)sp.n_users, (long long)sp.n_items);
         if (cr_synth_write(dir, &sp)) {
             fprintf(stderr, "synth failed: %s\n", cr_errmsg());

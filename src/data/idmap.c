@@ -5,17 +5,27 @@
 
 #define ID_HASH_SEED 0x9e3779b9u
 
+#define INLINE_MAX 7   /* keys up to this length are compared inside the slot */
+
+static inline int32_t slot_id(uint64_t meta) { return (int32_t)(uint32_t)meta - 1; }
+
+static inline uint64_t slot_key(const char *s, int64_t len) {
+    uint64_t k = 0;
+    memcpy(&k, s, (size_t)(len < INLINE_MAX ? len : INLINE_MAX));
+    k &= 0x00ffffffffffffffull;   /* 7 bytes on little-endian hosts; on others the key is still a pure function */
+    return k | (uint64_t)(len < 255 ? len : 255) << 56;
+}
+
 static cr_status rehash(cr_idmap *m, int64_t new_cap) {
-    int32_t *slots = cr_malloc((size_t)new_cap * sizeof *slots);
+    cr_idmap_slot *slots = cr_calloc((size_t)new_cap, sizeof *slots);
     if (!slots) return cr_fail(CR_ERR_NOMEM, "out of memory (id table of %lld slots)", (long long)new_cap);
-    memset(slots, 0xff, (size_t)new_cap * sizeof *slots);
     uint64_t mask = (uint64_t)new_cap - 1;
-    for (int64_t s = 0; s < m->cap; s++) {
-        int32_t id = m->slots[s];
-        if (id < 0) continue;
-        uint64_t h = m->hashes[id] & mask;
-        while (slots[h] >= 0) h = (h + 1) & mask;
-        slots[h] = id;
+    for (int64_t i = 0; i < m->cap; i++) {
+        cr_idmap_slot s = m->slots[i];
+        if (!s.meta) continue;
+        uint64_t at = (s.meta >> 32) & mask;
+        while (slots[at].meta) at = (at + 1) & mask;
+        slots[at] = s;
     }
     cr_free(m->slots);
     m->slots = slots;
@@ -31,67 +41,80 @@ cr_status cr_idmap_init(cr_idmap *m, const cr_strpool *pool) {
 
 void cr_idmap_free(cr_idmap *m) {
     cr_free(m->slots);
-    cr_free(m->hashes);
     memset(m, 0, sizeof *m);
 }
 
-static inline int same(const cr_strpool *p, int32_t id, const char *s, int64_t len) {
-    return cr_strpool_len(p, id) == len && memcmp(cr_strpool_get(p, id), s, (size_t)len) == 0;
-}
-
-static int32_t lookup(const cr_idmap *m, const char *s, int64_t len, uint32_t h, uint64_t *slot) {
-    uint64_t mask = (uint64_t)m->cap - 1, at = h & mask;
+/* Index of (s, len) with hash h, or -1; *at is its slot or the empty slot where it would go. */
+static int32_t lookup(const cr_idmap *m, const char *s, int64_t len, uint32_t h, uint64_t *at) {
+    const cr_strpool *p = m->pool;
+    uint64_t mask = (uint64_t)m->cap - 1, i = h & mask, key = slot_key(s, len);
     for (;;) {
-        int32_t id = m->slots[at];
-        if (id < 0) break;
-        if (m->hashes[id] == h && same(m->pool, id, s, len)) {
-            *slot = at;
-            return id;
+        cr_idmap_slot slot = m->slots[i];
+        if (!slot.meta) break;
+        if ((uint32_t)(slot.meta >> 32) == h && slot.key == key) {
+            int32_t id = slot_id(slot.meta);
+            if (len <= INLINE_MAX ||
+                (cr_strpool_len(p, id) == len && memcmp(cr_strpool_get(p, id), s, (size_t)len) == 0)) {
+                *at = i;
+                return id;
+            }
         }
-        at = (at + 1) & mask;
+        i = (i + 1) & mask;
     }
-    *slot = at;
+    *at = i;
     return -1;
 }
 
-int32_t cr_idmap_find(const cr_idmap *m, const char *s, int64_t len) {
-    uint64_t slot;
-    return lookup(m, s, len, cr_hash32(s, (size_t)len, ID_HASH_SEED), &slot);
+uint32_t cr_idmap_hash(const char *s, int64_t len) { return cr_hash32(s, (size_t)len, ID_HASH_SEED); }
+
+void cr_idmap_prefetch(const cr_idmap *m, uint32_t hash) {
+    __builtin_prefetch(&m->slots[hash & (uint64_t)(m->cap - 1)]);
 }
 
-/* Records string id's hash and places it; the pool already holds it. */
-static cr_status place(cr_idmap *m, int32_t id, uint32_t h) {
-    cr_status st = cr_grow((void **)&m->hashes, &m->hash_cap, (int64_t)id + 1, sizeof *m->hashes);
-    if (st) return st;
-    m->hashes[id] = h;
-    if ((m->n + 1) * 2 > m->cap && (st = rehash(m, m->cap * 2))) return st;
-    uint64_t mask = (uint64_t)m->cap - 1, at = h & mask;
-    while (m->slots[at] >= 0) at = (at + 1) & mask;
-    m->slots[at] = id;
+int32_t cr_idmap_find_hashed(const cr_idmap *m, const char *s, int64_t len, uint32_t hash) {
+    uint64_t at;
+    return lookup(m, s, len, hash, &at);
+}
+
+int32_t cr_idmap_find(const cr_idmap *m, const char *s, int64_t len) {
+    return cr_idmap_find_hashed(m, s, len, cr_idmap_hash(s, len));
+}
+
+/* Stores string id (hash h) in the empty slot `at`, growing the table first when it would pass half full. */
+static cr_status place(cr_idmap *m, int32_t id, uint32_t h, uint64_t at) {
+    if ((m->n + 1) * 2 > m->cap) {
+        cr_status st = rehash(m, m->cap * 2);
+        if (st) return st;
+        uint64_t mask = (uint64_t)m->cap - 1;
+        for (at = h & mask; m->slots[at].meta; at = (at + 1) & mask) {
+        }
+    }
+    m->slots[at].meta = (uint64_t)h << 32 | (uint32_t)(id + 1);
+    m->slots[at].key = slot_key(cr_strpool_get(m->pool, id), cr_strpool_len(m->pool, id));
     m->n++;
     return CR_OK;
 }
 
 cr_status cr_idmap_intern(cr_idmap *m, cr_strpool *pool, const char *s, int64_t len, int32_t *index, int *added) {
     CR_ASSERT(pool == m->pool);
-    uint32_t h = cr_hash32(s, (size_t)len, ID_HASH_SEED);
-    uint64_t slot;
-    int32_t id = lookup(m, s, len, h, &slot);
+    uint32_t h = cr_idmap_hash(s, len);
+    uint64_t at;
+    int32_t id = lookup(m, s, len, h, &at);
     if (added) *added = id < 0;
     if (id >= 0) {
         *index = id;
         return CR_OK;
     }
     if (pool->n >= INT32_MAX - 1) return cr_fail(CR_ERR_LIMIT, "more than %d distinct ids", INT32_MAX - 1);
-    int64_t at;
-    cr_status st = cr_strpool_add(pool, s, (size_t)len, &at);
+    int64_t new_id;
+    cr_status st = cr_strpool_add(pool, s, (size_t)len, &new_id);
     if (st) return st;
-    if ((st = place(m, (int32_t)at, h))) {
+    if ((st = place(m, (int32_t)new_id, h, at))) {
         pool->n--;   /* keep pool and map consistent: forget the string we could not index */
         pool->n_bytes = pool->off[pool->n];
         return st;
     }
-    *index = (int32_t)at;
+    *index = (int32_t)new_id;
     return CR_OK;
 }
 
@@ -105,11 +128,11 @@ cr_status cr_idmap_index(cr_idmap *m, const char *what) {
     for (int64_t i = 0; i < p->n; i++) {
         const char *s = cr_strpool_get(p, i);
         int64_t len = cr_strpool_len(p, i);
-        uint32_t h = cr_hash32(s, (size_t)len, ID_HASH_SEED);
-        uint64_t slot;
-        int32_t prev = lookup(m, s, len, h, &slot);
+        uint32_t h = cr_idmap_hash(s, len);
+        uint64_t at;
+        int32_t prev = lookup(m, s, len, h, &at);
         if (prev >= 0) return cr_fail(CR_ERR_FORMAT, "duplicate %s '%s' (entries %d and %lld)", what, s, prev, (long long)i);
-        if ((st = place(m, (int32_t)i, h))) return st;
+        if ((st = place(m, (int32_t)i, h, at))) return st;
     }
     return CR_OK;
 }

