@@ -122,6 +122,10 @@ const char *cr_dataset_domain_name(const cr_dataset *d, int32_t dom);
 int32_t cr_dataset_find_user(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_item(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name);
+/* For a dataset loaded from a .crd: the path given to cr_dataset_load and the file's CRC32C, which splits
+ * and models record to refuse a different dataset later. NULL / 0 for a dataset just imported. */
+const char *cr_dataset_path(const cr_dataset *d);
+uint32_t cr_dataset_file_crc(const cr_dataset *d);
 /* Whether the input had real timestamps / values (otherwise line order / 1 were used). */
 int cr_dataset_has_time(const cr_dataset *d);
 int cr_dataset_has_value(const cr_dataset *d);

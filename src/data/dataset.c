@@ -14,6 +14,8 @@ const char *cr_dataset_item_title(const cr_dataset *d, int32_t i) { return cr_st
 const char *cr_dataset_item_text(const cr_dataset *d, int32_t i) { return cr_strpool_get(&d->texts, i); }
 const char *cr_dataset_domain_name(const cr_dataset *d, int32_t dom) { return cr_strpool_get(&d->domains, dom); }
 int cr_dataset_has_time(const cr_dataset *d) { return d->has_time; }
+const char *cr_dataset_path(const cr_dataset *d) { return d->path; }
+uint32_t cr_dataset_file_crc(const cr_dataset *d) { return d->file ? cr_file_crc(d->file) : 0; }
 int cr_dataset_has_value(const cr_dataset *d) { return d->has_value; }
 
 int32_t cr_dataset_find_user(const cr_dataset *d, const char *id) { return cr_idmap_find(&d->user_map, id, (int64_t)strlen(id)); }
@@ -36,6 +38,7 @@ void cr_dataset_free(cr_dataset *d) {
         cr_free(d->user_items), cr_free(d->item_users), cr_free(d->item_domain), cr_free(d->user_values);
     }
     cr_free(d->source);
+    cr_free(d->path);
     cr_free(d);
 }
 
@@ -167,12 +170,13 @@ cr_status cr_dataset_load(cr_dataset **out, const char *path) {
     }
     d->has_time = has_time != 0;
     d->has_value = has_value != 0;
-    size_t slen = strlen(source);
-    if (!(d->source = cr_malloc(slen + 1))) {
+    size_t slen = strlen(source), plen = strlen(path);
+    if (!(d->source = cr_malloc(slen + 1)) || !(d->path = cr_malloc(plen + 1))) {
         st = cr_fail(CR_ERR_NOMEM, "out of memory loading %s", path);
         goto fail;
     }
     memcpy(d->source, source, slen + 1);
+    memcpy(d->path, path, plen + 1);
     const void *a[7];
     if ((st = load_pool(f, path, "user_ids", v->n_users, &d->users)) || (st = load_pool(f, path, "item_ids", v->n_items, &d->items)) ||
         (st = load_pool(f, path, "domain_names", v->n_domains, &d->domains)) ||

@@ -18,6 +18,7 @@ struct cr_dataset {
     int has_time, has_value;
     char *source;                       /* "interactions.tsv + items.tsv" (owned) */
     cr_file *file;                      /* when loaded from disk */
+    char *path;                         /* the path it was loaded from (owned) */
     /* owned storage when imported */
     int64_t *user_ptr, *item_ptr, *user_times;
     int32_t *user_items, *item_users, *item_domain;

@@ -1,0 +1,135 @@
+/* crossrec/eval.h — exact ranking metrics (DESIGN §4) and the evaluation of a model on a split.
+ *
+ * Ranking convention, everywhere: candidates are ordered by score descending; among equal scores negatives
+ * come before positives (the pessimistic order: a tie never helps the model), then by item index ascending.
+ * A positive that is not among the ranked candidates (excluded as seen, outside the target domain, or a user
+ * the model cannot represent) is a miss: it has no rank. */
+#ifndef CROSSREC_EVAL_H
+#define CROSSREC_EVAL_H
+
+#include "crossrec/model.h"
+#include "crossrec/split.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- metric kernels -------------------------------------------------------------------------------- */
+
+#define CR_MAX_K 8
+
+/* Metrics of one user. Cut-off metrics per K (same order as the ks given). */
+typedef struct {
+    double precision[CR_MAX_K], recall[CR_MAX_K], ndcg[CR_MAX_K], hr[CR_MAX_K], map[CR_MAX_K];
+    double mrr;     /* 1 / rank of the first positive, 0 if none ranked */
+    double auc;     /* share of (ranked positive, negative) pairs in the right order, over all positives:
+                       a positive without a rank counts 0; 0.5 when there are no negatives */
+} cr_user_metrics;
+
+/* From the ranks of the ranked positives (1-based, ascending, n_ranked of them), the number of positives
+ * |GT| (n_pos >= n_ranked, > 0), and the number of ranked negatives. ks: n_k values in 1..CR_MAX_K entries.
+ *   precision@K = hits@K / K          recall@K = hits@K / |GT|        hr@K = [hits@K > 0]
+ *   ndcg@K = sum_{r<=K} 1/log2(r+1) / sum_{i=1..min(|GT|,K)} 1/log2(i+1)
+ *   map@K = (1/min(|GT|,K)) sum_{i: r_i<=K} i / r_i     (i = position among the positives) */
+void cr_metrics_from_ranks(const int64_t *ranks, int64_t n_ranked, int64_t n_pos, int64_t n_neg, const int *ks, int n_k,
+                           cr_user_metrics *out);
+
+/* Scalar reference: ranks of the positives among n scored candidates (is_pos[i] marks positives), by a full
+ * sort in the convention above. ranks (n_pos_among_candidates) ascending. Returns the number written. The
+ * oracle for cr_rank_counter. */
+int64_t cr_rank_ref(const float *scores, const int32_t *items, const uint8_t *is_pos, int64_t n, int64_t *ranks);
+
+/* Streaming ranks: the positives' scores are known first; negatives then arrive in blocks of any size. */
+typedef struct {
+    int64_t n_pos;
+    float *pos_score;       /* (n_pos) sorted ascending */
+    int32_t *pos_item;      /* (n_pos) in the same order */
+    int64_t *ahead;         /* (n_pos + 1) difference array of negatives ranked before each positive */
+    int64_t n_neg;
+} cr_rank_counter;
+
+cr_status cr_rank_counter_init(cr_rank_counter *c, const float *pos_scores, const int32_t *pos_items, int64_t n_pos);
+/* Adds negatives (their item indices are not needed: a tie always puts the negative first). */
+void cr_rank_counter_add(cr_rank_counter *c, const float *neg_scores, int64_t n);
+/* Writes the n_pos ranks ascending. */
+void cr_rank_counter_ranks(const cr_rank_counter *c, int64_t *ranks);
+void cr_rank_counter_free(cr_rank_counter *c);
+
+/* Bounded top-K of (score, item): higher score first, equal scores by item index ascending. */
+typedef struct {
+    int64_t k, n;
+    float *score;       /* (k) heap */
+    int32_t *item;      /* (k) */
+} cr_topk;
+
+cr_status cr_topk_init(cr_topk *t, int64_t k);
+void cr_topk_reset(cr_topk *t);
+void cr_topk_push(cr_topk *t, float score, int32_t item);
+/* Sorts the kept entries best first into items/scores (either may be NULL); returns their number (<= k).
+ * The heap is consumed (call reset before reuse). */
+int64_t cr_topk_sorted(cr_topk *t, int32_t *items, float *scores);
+void cr_topk_free(cr_topk *t);
+
+/* Beyond accuracy, over all users' top-K lists. exposure: (n_items) times each candidate item was in a top-K. */
+double cr_coverage(const int64_t *exposure, int64_t n_items);   /* share of items shown at least once */
+double cr_gini(const int64_t *exposure, int64_t n_items);       /* 0 = equal exposure, -> 1 = concentrated */
+/* Novelty of a list: mean of -log2((pop(i) + 1) / (n_users + 1)), pop = training users of the item. */
+double cr_novelty(const int32_t *items, int64_t n, const int64_t *item_pop, int64_t n_users);
+/* Intra-list diversity: mean over pairs of 1 - cosine of the items' sparse vectors (CSR: vec_ptr, vec_idx
+ * ascending, vec_val). 0 for lists of fewer than two items. */
+double cr_ild(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int32_t *vec_idx, const float *vec_val);
+/* Rating error of predictions. */
+double cr_mae(const float *pred, const float *truth, int64_t n);
+double cr_rmse(const float *pred, const float *truth, int64_t n);
+
+/* Paired bootstrap of mean(b - a) over n users: reps resamples with the given seed; writes the mean
+ * difference and the 2.5% / 97.5% percentiles. */
+cr_status cr_bootstrap_diff(const double *a, const double *b, int64_t n, int reps, uint64_t seed, double *mean,
+                            double *lo, double *hi);
+
+/* ---- evaluation of a model on a split ----------------------------------------------------------------- */
+
+typedef struct {
+    int ks[CR_MAX_K];
+    int n_k;                    /* default 10, 20, 50 */
+    cr_part part;               /* default CR_PART_TEST */
+    int keep_seen;              /* rank items already in the user's training history too (default: excluded) */
+    int threads;                /* 0 = OpenMP default; results are identical at any count */
+    int64_t block_items;        /* candidates scored per block (memory bound; default 8192) */
+    const char *per_user_path;  /* write one TSV row per evaluated user */
+} cr_eval_params;
+
+cr_eval_params cr_eval_default_params(void);
+
+/* Per-user results, averaged into the summary below. */
+typedef struct {
+    int64_t n_users;            /* users with ground truth in the part */
+    int64_t n_unrepresented;    /* of those, users the model could not represent (all positives missed) */
+    int64_t n_gt_outside;       /* ground-truth items that were not candidates (seen-excluded or other domain) */
+    int ks[CR_MAX_K];
+    int n_k;
+    cr_user_metrics mean;       /* averaged over n_users */
+    double coverage[CR_MAX_K], gini[CR_MAX_K], ild[CR_MAX_K], novelty[CR_MAX_K];
+    cr_user_metrics sampled;    /* the sampled view (when the split has one): averaged over held-out pairs */
+    int64_t sampled_pairs;
+    /* breakdowns: recall@K per user group and per item group */
+    int n_user_groups, n_item_groups;
+    const char *user_group_name[8], *item_group_name[3];
+    int64_t user_group_n[8], item_group_n[3];
+    double user_group_recall[8][CR_MAX_K], user_group_ndcg[8][CR_MAX_K], item_group_recall[3][CR_MAX_K];
+    cr_user_metrics *per_user;  /* (n_users) for paired comparisons */
+    int32_t *users;             /* (n_users) */
+    double seconds;
+} cr_eval_result;
+
+cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params *p, cr_eval_result **r);
+void cr_eval_result_free(cr_eval_result *r);
+void cr_eval_print(const cr_eval_result *r, const char *model_name, FILE *out);
+cr_status cr_eval_json(const cr_eval_result *r, const char *model_name, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/* crossrec/model.h — the model interface every recommender implements (DESIGN §5), the registry of model
+ * types, and .crm model files.
+ *
+ * A model is fitted on training interactions, then scores (user, history) rows against candidate items.
+ * Users are represented by their index in the dataset (models that learned per-user parameters use it) and
+ * by their training history in any domain (models that work from history use it), so a history-based model
+ * scores a user it never saw in training. A model that cannot represent a row (a target-only MF for a cold
+ * user, item-kNN for an empty history) says so through can[r] = 0; evaluation then counts that user's
+ * positives as misses and reports how many users were affected — no other model is substituted. */
+#ifndef CROSSREC_MODEL_H
+#define CROSSREC_MODEL_H
+
+#include "crossrec/data.h"
+#include "crossrec/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t n_rows;
+    const int32_t *users;       /* (n_rows) dataset user index of each row, or -1 for a user given by history only */
+    const int64_t *hist_ptr;    /* (n_rows + 1) */
+    const int32_t *hist_items;  /* history items of each row (training events, any domain, time order) */
+    int32_t domain;             /* target domain, or -1 */
+    int64_t n_cand;
+    const int32_t *cand;        /* (n_cand) candidate item indices */
+} cr_score_request;
+
+typedef struct cr_model cr_model;
+
+typedef struct {
+    const char *name;           /* "pop" */
+    /* Fills scores (n_rows x n_cand, row-major) and can (n_rows). Must be safe to call from several threads
+     * at once on the same model. Higher score = better. */
+    cr_status (*score)(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can);
+    /* Adds the model's own metadata and arrays; the generic part (model name, counts, dataset checksum) is
+     * written by cr_model_save. Arrays must stay valid until the commit inside cr_model_save returns. */
+    cr_status (*save)(const cr_model *m, cr_filew *w);
+    void (*free)(cr_model *m);
+} cr_model_ops;
+
+/* The common part of every model; a model type embeds it first in its own struct. */
+struct cr_model {
+    const cr_model_ops *ops;
+    int64_t n_users, n_items, n_domains;    /* of the dataset it was trained on */
+    uint32_t dataset_crc;                   /* CRC32C of that dataset's .crd file (0 if unknown) */
+};
+
+/* Training settings for all model types; each type reads the fields it needs. */
+typedef struct {
+    const char *model;          /* "pop", "itemknn" */
+    int32_t domain;             /* restrict training to one domain (target-only models), -1 = all domains */
+    int pop_by_domain;          /* pop: score = count / events of the item's domain, so domains compete fairly */
+    int64_t knn_neighbors;      /* itemknn: neighbours kept per item (default 100) */
+    double knn_shrink;          /* itemknn: cosine shrinkage, sim = co / (sqrt(n_i n_j) + shrink) (default 0) */
+    int threads;                /* 0 = OpenMP default */
+    uint64_t seed;
+} cr_train_params;
+
+cr_train_params cr_train_default_params(void);
+
+/* Fits model p->model on `train` (a view of d: same users and items, e.g. cr_split_train()). */
+cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+/* Names of the registered model types, NULL-terminated. */
+const char *const *cr_model_names(void);
+
+cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can);
+const char *cr_model_name(const cr_model *m);
+cr_status cr_model_save(const cr_model *m, const char *path);
+cr_status cr_model_load(cr_model **m, const char *path);
+void cr_model_free(cr_model *m);
+
+#define CR_CRM_VERSION 1
+
+#ifdef __cplusplus
+}
+#endif
+#endif
