@@ -164,3 +164,17 @@ int cli_parse(const cli_cmd_info *info, const cli_opt *opts, int argc, char **ar
     *n_pos = np;
     return 0;
 }
+
+int cli_parse_ks(const char *text, int *ks, int *n_k, int max) {
+    int n = 0;
+    const char *s = text;
+    while (*s) {
+        char *end;
+        long k = strtol(s, &end, 10);
+        if (end == s || k < 1 || k > 100000 || n >= max || (*end && *end != ',')) return -1;
+        ks[n++] = (int)k;
+        s = *end ? end + 1 : end;
+    }
+    *n_k = n;
+    return n ? 0 : -1;
+}

@@ -39,6 +39,8 @@ int cli_fail(cr_status st);
 int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) CR_PRINTF(2, 3);
 /* Edit distance, for "did you mean" suggestions. */
 int cli_edit_distance(const char *a, const char *b);
+/* Parses "10,20,50" into ks (at most max values, each 1..100000); 0 on success, -1 if malformed. */
+int cli_parse_ks(const char *text, int *ks, int *n_k, int max);
 /* Whether stderr is a terminal (progress lines only then). */
 int cli_stderr_tty(void);
 
@@ -47,5 +49,9 @@ int cmd_stats(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@ extern "C" {
 
 /* ---- metric kernels -------------------------------------------------------------------------------- */
 
+/* Scores, in every kernel below: NaN ranks below every number (-inf included) and NaNs tie with each other;
+ * -0 and +0 are equal. Kernels are deterministic and thread-safe on distinct objects. */
+
 #define CR_MAX_K 8
 
 /* Metrics of one user. Cut-off metrics per K (same order as the ks given). */
@@ -32,13 +35,18 @@ typedef struct {
  * |GT| (n_pos >= n_ranked, > 0), and the number of ranked negatives. ks: n_k values in 1..CR_MAX_K entries.
  *   precision@K = hits@K / K          recall@K = hits@K / |GT|        hr@K = [hits@K > 0]
  *   ndcg@K = sum_{r<=K} 1/log2(r+1) / sum_{i=1..min(|GT|,K)} 1/log2(i+1)
- *   map@K = (1/min(|GT|,K)) sum_{i: r_i<=K} i / r_i     (i = position among the positives) */
+ *   map@K = (1/min(|GT|,K)) sum_{i: r_i<=K} i / r_i     (i = position among the positives)
+ *   mrr = 1 / r_1 (0 if none ranked)     auc = (1/|GT|) sum_i (n_neg - (r_i - i)) / n_neg  (0.5 if n_neg = 0)
+ * precision@K divides by K even when fewer than K candidates were ranked (the standard definition).
+ * Ranks that are not strictly ascending from 1, or that leave more than n_neg negatives before a positive,
+ * are a bug of the caller (CR_ASSERT). */
 void cr_metrics_from_ranks(const int64_t *ranks, int64_t n_ranked, int64_t n_pos, int64_t n_neg, const int *ks, int n_k,
                            cr_user_metrics *out);
 
 /* Scalar reference: ranks of the positives among n scored candidates (is_pos[i] marks positives), by a full
- * sort in the convention above. ranks (n_pos_among_candidates) ascending. Returns the number written. The
- * oracle for cr_rank_counter. */
+ * sort in the convention above. items NULL means candidate i is item i. ranks (n_pos_among_candidates)
+ * ascending. Returns the number written, or -1 (CR_ERR_NOMEM message) if its (n) scratch array cannot be
+ * allocated. The oracle for cr_rank_counter. */
 int64_t cr_rank_ref(const float *scores, const int32_t *items, const uint8_t *is_pos, int64_t n, int64_t *ranks);
 
 /* Streaming ranks: the positives' scores are known first; negatives then arrive in blocks of any size. */
@@ -46,12 +54,16 @@ typedef struct {
     int64_t n_pos;
     float *pos_score;       /* (n_pos) sorted ascending */
     int32_t *pos_item;      /* (n_pos) in the same order */
-    int64_t *ahead;         /* (n_pos + 1) difference array of negatives ranked before each positive */
+    int64_t *ahead;         /* (n_pos + 1) difference array: ahead[m] = negatives ranked before exactly the
+                               first m positives in this ascending order; before positive j: sum_{m>j} */
     int64_t n_neg;
 } cr_rank_counter;
 
+/* Copies and sorts the positives (score ascending, equal scores by item DESCENDING, so that read from the end
+ * they are in ranking order). One allocation; CR_ERR_NOMEM leaves *c empty (free is then a no-op). */
 cr_status cr_rank_counter_init(cr_rank_counter *c, const float *pos_scores, const int32_t *pos_items, int64_t n_pos);
-/* Adds negatives (their item indices are not needed: a tie always puts the negative first). */
+/* Adds negatives (their item indices are not needed: a tie always puts the negative first). O(n log n_pos),
+ * no allocation. */
 void cr_rank_counter_add(cr_rank_counter *c, const float *neg_scores, int64_t n);
 /* Writes the n_pos ranks ascending. */
 void cr_rank_counter_ranks(const cr_rank_counter *c, int64_t *ranks);
@@ -68,24 +80,28 @@ cr_status cr_topk_init(cr_topk *t, int64_t k);
 void cr_topk_reset(cr_topk *t);
 void cr_topk_push(cr_topk *t, float score, int32_t item);
 /* Sorts the kept entries best first into items/scores (either may be NULL); returns their number (<= k).
- * The heap is consumed (call reset before reuse). */
+ * The heap is consumed: the top-K is left empty, as after reset. push: O(log k), no allocation. */
 int64_t cr_topk_sorted(cr_topk *t, int32_t *items, float *scores);
 void cr_topk_free(cr_topk *t);
 
 /* Beyond accuracy, over all users' top-K lists. exposure: (n_items) times each candidate item was in a top-K. */
 double cr_coverage(const int64_t *exposure, int64_t n_items);   /* share of items shown at least once */
+/* Gini over exposure ascending x_1..x_n: sum_i (2i - n - 1) x_i / (n sum x); 0 if n or sum x is 0; all on one
+ * item gives (n - 1)/n. Sorts a copy: NAN (with a CR_ERR_NOMEM message) if that cannot be allocated. */
 double cr_gini(const int64_t *exposure, int64_t n_items);       /* 0 = equal exposure, -> 1 = concentrated */
 /* Novelty of a list: mean of -log2((pop(i) + 1) / (n_users + 1)), pop = training users of the item. */
 double cr_novelty(const int32_t *items, int64_t n, const int64_t *item_pop, int64_t n_users);
 /* Intra-list diversity: mean over pairs of 1 - cosine of the items' sparse vectors (CSR: vec_ptr, vec_idx
- * ascending, vec_val). 0 for lists of fewer than two items. */
+ * ascending, vec_val). A zero vector has cosine 0 with anything. 0 for lists of fewer than two items. */
 double cr_ild(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int32_t *vec_idx, const float *vec_val);
-/* Rating error of predictions. */
+/* Rating error of predictions (0 when n is 0). */
 double cr_mae(const float *pred, const float *truth, int64_t n);
 double cr_rmse(const float *pred, const float *truth, int64_t n);
 
-/* Paired bootstrap of mean(b - a) over n users: reps resamples with the given seed; writes the mean
- * difference and the 2.5% / 97.5% percentiles. */
+/* Paired bootstrap of mean(b - a) over n users: reps resamples of n users with replacement, drawn from the
+ * stream cr_rng_named(seed, "bootstrap"); writes the mean difference and the 2.5% / 97.5% percentiles of the
+ * resample means by the nearest-rank method (the ceil(P/100 * reps)-th smallest). CR_ERR_ARG if n < 1,
+ * n > UINT32_MAX or reps < 1; CR_ERR_NOMEM. */
 cr_status cr_bootstrap_diff(const double *a, const double *b, int64_t n, int reps, uint64_t seed, double *mean,
                             double *lo, double *hi);
 

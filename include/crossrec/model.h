@@ -5,8 +5,9 @@
  * Users are represented by their index in the dataset (models that learned per-user parameters use it) and
  * by their training history in any domain (models that work from history use it), so a history-based model
  * scores a user it never saw in training. A model that cannot represent a row (a target-only MF for a cold
- * user, item-kNN for an empty history) says so through can[r] = 0; evaluation then counts that user's
- * positives as misses and reports how many users were affected — no other model is substituted. */
+ * user; item-kNN for a history none of whose items has a neighbour: an empty one, or one entirely outside
+ * the domain a target-only item-kNN was trained on) says so through can[r] = 0; evaluation then counts that
+ * user's positives as misses and reports how many users were affected — no other model is substituted. */
 #ifndef CROSSREC_MODEL_H
 #define CROSSREC_MODEL_H
 
@@ -19,8 +20,10 @@ extern "C" {
 
 typedef struct {
     int64_t n_rows;
-    const int32_t *users;       /* (n_rows) dataset user index of each row, or -1 for a user given by history only */
-    const int64_t *hist_ptr;    /* (n_rows + 1) */
+    const int32_t *users;       /* (n_rows) dataset user index of each row, or -1 for a user given by history only;
+                                   NULL: every row is -1 */
+    const int64_t *hist_ptr;    /* (n_rows + 1) row r's history is hist_items[hist_ptr[r] .. hist_ptr[r+1]);
+                                   NULL: every history is empty */
     const int32_t *hist_items;  /* history items of each row (training events, any domain, time order) */
     int32_t domain;             /* target domain, or -1 */
     int64_t n_cand;
@@ -60,14 +63,27 @@ typedef struct {
 
 cr_train_params cr_train_default_params(void);
 
-/* Fits model p->model on `train` (a view of d: same users and items, e.g. cr_split_train()). */
+/* Fits model p->model on `train` (a view of d: same users and items, e.g. cr_split_train()); *m is owned by
+ * the caller (cr_model_free) and does not refer to d or train afterwards. Records d's counts and
+ * cr_dataset_file_crc(d). Errors: CR_ERR_ARG (unknown model type, naming the known ones; domain out of range;
+ * knn_neighbors < 1; knn_shrink negative or not finite; threads < 0; train not shaped like d), CR_ERR_NOMEM.
+ * Results do not depend on the thread count. */
 cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
-/* Names of the registered model types, NULL-terminated. */
+/* Names of the registered model types, NULL-terminated, in registry order ("pop", "itemknn"). */
 const char *const *cr_model_names(void);
 
+/* Checks the request (every user, history item and candidate index in range, history offsets
+ * non-decreasing: CR_ERR_ARG naming the first bad one), then fills scores (n_rows x n_cand, row-major) and
+ * can (n_rows). Rows with can[r] = 0 have unspecified scores (0 for pop and itemknn). CR_ERR_NOMEM when the
+ * per-call scratch cannot be allocated. Thread-safe: any number of threads may score one model at once. */
 cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can);
 const char *cr_model_name(const cr_model *m);
+/* Writes a .crm atomically (io.h). Errors: CR_ERR_IO, CR_ERR_NOMEM. */
 cr_status cr_model_save(const cr_model *m, const char *path);
+/* Maps a .crm and validates it completely (the container, the generic counts, and every array of the model
+ * type: sizes, index ranges, offsets, finite values) before returning a model that may point into the
+ * mapping. Errors: CR_ERR_IO, CR_ERR_VERSION, CR_ERR_FORMAT naming the path and the bad value ("m.crm: model
+ * type 'x' is not known to this crossrec (known: pop, itemknn)"), CR_ERR_NOMEM. *m is NULL on failure. */
 cr_status cr_model_load(cr_model **m, const char *path);
 void cr_model_free(cr_model *m);
 

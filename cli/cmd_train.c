@@ -1,0 +1,161 @@
+/* cmd_train.c — `crossrec train`: fit a model on the training part of a split and write it as a .crm. */
+#include "cli.h"
+#include "crossrec/model.h"
+#include "crossrec/split.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_cmd_info info = {
+    "train",
+    "train split.crs --model pop|itemknn [--domain all|T] [--pop-by-domain] [--neighbors K] [--shrink X] "
+    "[--threads N] [--seed N] -o model.crm",
+    "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
+    "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
+    "  itemknn   item-item cosine on co-occurrence, --neighbors per item; scores a user from its history in\n"
+    "            any domain, so users cold in the target domain are scored through the other domains\n"
+    "--domain T trains on the events of domain T only (the target-only variant of a baseline).",
+};
+
+/* 1234567 -> "1,234,567" */
+static const char *group_digits(int64_t v, char *buf, size_t cap) {
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)(v < 0 ? -v : v));
+    size_t o = 0;
+    if (v < 0 && o + 1 < cap) buf[o++] = '-';
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i && (n - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static int unknown_model(const char *name) {
+    const char *const *names = cr_model_names();
+    char list[256];
+    size_t n = 0;
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    list[0] = '\0';
+    for (int i = 0; names[i]; i++) {
+        n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s", i ? ", " : "", names[i]);
+        if (n >= sizeof list) n = sizeof list - 1;
+        int d = cli_edit_distance(name, names[i]);
+        if (d < best_d) best_d = d, best = names[i];
+    }
+    if (best && best_d <= 2) return cli_usage_error(&info, "unknown model '%s' (did you mean %s?); models: %s", name, best, list);
+    return cli_usage_error(&info, "unknown model '%s'; models: %s", name, list);
+}
+
+/* Sets *out to the index of the domain named `name` (-1 for "all") and returns 0, or prints a usage error
+ * naming the dataset's domains and returns its exit code. */
+static int resolve_domain(const cr_dataset *d, const char *name, int32_t *out) {
+    *out = -1;
+    if (!strcmp(name, "all")) return 0;
+    int32_t t = cr_dataset_find_domain(d, name);
+    if (t >= 0) {
+        *out = t;
+        return 0;
+    }
+    const cr_interactions *v = cr_dataset_inter(d);
+    char list[1024];
+    size_t n = 0;
+    list[0] = '\0';
+    for (int64_t k = 0; k < v->n_domains; k++) {
+        const char *dn = cr_dataset_domain_name(d, (int32_t)k);
+        if (n + strlen(dn) + 8 > sizeof list) {     /* keep room for ", ..." */
+            snprintf(list + n, sizeof list - n, ", ...");
+            break;
+        }
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", dn);
+    }
+    int best = -1, best_d = 1 << 30;
+    for (int64_t k = 0; k < v->n_domains; k++) {
+        int dist = cli_edit_distance(name, cr_dataset_domain_name(d, (int32_t)k));
+        if (dist < best_d) best_d = dist, best = (int)k;
+    }
+    if (best >= 0 && best_d <= 2)
+        return cli_usage_error(&info, "--domain '%s' is not a domain of the dataset (did you mean %s?); domains: %s, or all", name,
+                               cr_dataset_domain_name(d, best), list);
+    return cli_usage_error(&info, "--domain '%s' is not a domain of the dataset; domains: %s, or all", name, list);
+}
+
+int cmd_train(int argc, char **argv) {
+    cr_train_params p = cr_train_default_params();
+    const char *model = NULL, *domain = "all", *output = NULL;
+    int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed;
+    int quiet = 0;
+    const cli_opt opts[] = {
+        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop or itemknn"},
+        {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
+        {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
+        {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item"},
+        {"shrink", 0, CLI_F64, &p.knn_shrink, NULL, 0, "X", "itemknn: cosine shrinkage, co / (sqrt(n_i n_j) + X)"},
+        {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
+        {"seed", 0, CLI_INT, &seed, NULL, 0, "N", "random seed (models that draw random numbers)"},
+        {"output", 'o', CLI_STR, &output, NULL, 0, "FILE", "model file to write (.crm)"},
+        {"quiet", 'q', CLI_FLAG, &quiet, NULL, 0, NULL, "print nothing on success"},
+        {0},
+    };
+    const char *pos[1];
+    int n_pos = 0;
+    int rc = cli_parse(&info, opts, argc, argv, pos, 1, &n_pos);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (n_pos != 1) return cli_usage_error(&info, "give one split file (.crs)");
+    if (!model) return cli_usage_error(&info, "give --model (pop or itemknn)");
+    int known = 0;
+    for (const char *const *n = cr_model_names(); *n; n++) known |= !strcmp(*n, model);
+    if (!known) return unknown_model(model);
+    if (neighbors < 1 || neighbors > INT32_MAX) return cli_usage_error(&info, "--neighbors must be at least 1");
+    if (!(p.knn_shrink >= 0) || p.knn_shrink > 1e300) return cli_usage_error(&info, "--shrink must be a number >= 0");
+    if (threads < 0 || threads > 4096) return cli_usage_error(&info, "--threads must be 0..4096");
+    if (seed < 0) return cli_usage_error(&info, "--seed must be >= 0");
+    if (!output) return cli_usage_error(&info, "no output file: give -o model.crm");
+    p.model = model;
+    p.knn_neighbors = neighbors;
+    p.threads = (int)threads;
+    p.seed = (uint64_t)seed;
+
+    cr_split *s;
+    cr_status st = cr_split_load(&s, pos[0]);
+    if (st) return cli_fail(st);
+    const cr_dataset *d = cr_split_dataset(s);
+    if ((rc = resolve_domain(d, domain, &p.domain))) {
+        cr_split_free(s);
+        return rc;
+    }
+    const cr_interactions *train = cr_split_train(s);
+    int64_t events = 0;     /* the events the model actually sees */
+    for (int64_t e = 0; e < train->n_inter; e++) events += p.domain < 0 || train->item_domain[train->user_items[e]] == p.domain;
+
+    double t0 = cr_now();
+    cr_model *m = NULL;
+    if ((st = cr_model_train(&m, d, train, &p))) {
+        cr_split_free(s);
+        return cli_fail(st);
+    }
+    double secs = cr_now() - t0;
+    st = cr_model_save(m, output);
+    cr_model_free(m);
+    if (st) {
+        cr_split_free(s);
+        return cli_fail(st);
+    }
+    if (!quiet) {
+        char settings[256], num[32];
+        const char *dom = p.domain >= 0 ? cr_dataset_domain_name(d, p.domain) : NULL;
+        if (!strcmp(model, "itemknn"))
+            snprintf(settings, sizeof settings, "%lld neighbours, shrink %g, %s%s", (long long)neighbors, p.knn_shrink,
+                     dom ? "domain " : "all domains", dom ? dom : "");
+        else if (!strcmp(model, "pop"))
+            snprintf(settings, sizeof settings, "%s%s%s", p.pop_by_domain ? "by domain, " : "", dom ? "domain " : "all domains",
+                     dom ? dom : "");
+        else
+            snprintf(settings, sizeof settings, "%s%s", dom ? "domain " : "all domains", dom ? dom : "");
+        printf("trained %s (%s) on %s training events in %.2f s -> %s\n", model, settings,
+               group_digits(events, num, sizeof num), secs, output);
+    }
+    cr_split_free(s);
+    return 0;
+}

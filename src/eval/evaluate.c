@@ -1,0 +1,589 @@
+/* evaluate.c — evaluation of a model on a split: full ranking over the candidates, streamed in blocks.
+ *
+ * Users are processed in batches of rows. For each row the positives (ground truth that is a ranked
+ * candidate) are scored first; then the candidates stream through in blocks: seen items are skipped (unless
+ * keep_seen), negatives go to the rank counter, everything to the top-K heap. Memory is bounded by the batch
+ * times the block, whatever the number of items. Per-user results land in arrays indexed by the user's
+ * position and are summed in order afterwards, so results are identical at any thread count.
+ *
+ * A model must score an (user, item) pair the same whatever else is in the request; positives are re-checked
+ * in the stream and a mismatch is an error rather than a silently wrong rank. */
+#include "crossrec/eval.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define BATCH_ROWS 32
+#define TEXT_BUCKETS (1u << 20)
+
+cr_eval_params cr_eval_default_params(void) {
+    cr_eval_params p;
+    memset(&p, 0, sizeof p);
+    p.ks[0] = 10, p.ks[1] = 20, p.ks[2] = 50;
+    p.n_k = 3;
+    p.part = CR_PART_TEST;
+    p.block_items = 8192;
+    return p;
+}
+
+void cr_eval_result_free(cr_eval_result *r) {
+    if (!r) return;
+    cr_free(r->per_user);
+    cr_free(r->users);
+    cr_free(r);
+}
+
+/* ---- item text vectors for intra-list diversity ---------------------------------------------------- */
+
+/* Hashed bag of words of title + text: tokens are runs of letters/digits (bytes >= 0x80 count as letters, so
+ * UTF-8 words stay whole), ASCII lower-cased, hashed into TEXT_BUCKETS; term counts as weights. Only the
+ * candidate items get a vector. Returns CR_OK with *has_text = 0 when no candidate has any text. */
+typedef struct {
+    int64_t *ptr;       /* (n_items + 1) */
+    int32_t *idx;
+    float *val;
+} text_vectors;
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int is_word_byte(unsigned char c) { return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'); }
+
+static int64_t tokenize(const char *s, uint32_t *out, int64_t n, int64_t cap) {
+    char word[64];
+    while (*s && n < cap) {
+        while (*s && !is_word_byte((unsigned char)*s)) s++;
+        int64_t len = 0;
+        while (*s && is_word_byte((unsigned char)*s)) {
+            unsigned char c = (unsigned char)*s++;
+            if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+            if (len < (int64_t)sizeof word) word[len++] = (char)c;
+        }
+        if (len) out[n++] = cr_hash32(word, (size_t)len, 0) & (TEXT_BUCKETS - 1);
+    }
+    return n;
+}
+
+static cr_status build_text_vectors(const cr_dataset *d, const int32_t *cand, int64_t n_cand, text_vectors *tv, int *has_text) {
+    int64_t n_items = cr_dataset_inter(d)->n_items;
+    enum { MAX_TOKENS = 512 };
+    uint32_t tok[MAX_TOKENS];
+    memset(tv, 0, sizeof *tv);
+    *has_text = 0;
+    int64_t cap = 0, nnz = 0;
+    if (!(tv->ptr = cr_calloc((size_t)n_items + 1, sizeof *tv->ptr))) return cr_fail(CR_ERR_NOMEM, "out of memory (text vectors)");
+    /* items are visited in ascending order (candidates are ascending), so ptr is filled as a CSR */
+    int64_t next = 0;
+    for (int64_t c = 0; c < n_cand; c++) {
+        int32_t i = cand[c];
+        for (; next <= i; next++) tv->ptr[next] = nnz;
+        int64_t n = tokenize(cr_dataset_item_title(d, i), tok, 0, MAX_TOKENS);
+        n = tokenize(cr_dataset_item_text(d, i), tok, n, MAX_TOKENS);
+        qsort(tok, (size_t)n, sizeof *tok, cmp_u32);
+        cr_status st;
+        if ((st = cr_grow((void **)&tv->idx, &cap, nnz + n, sizeof *tv->idx))) return st;
+        int64_t vcap = cap;
+        if (!(tv->val = cr_realloc(tv->val, (size_t)(vcap ? vcap : 1) * sizeof *tv->val))) return cr_fail(CR_ERR_NOMEM, "out of memory (text vectors)");
+        for (int64_t k = 0; k < n; k++) {
+            if (k && tok[k] == tok[k - 1]) {
+                tv->val[nnz - 1] += 1;
+                continue;
+            }
+            tv->idx[nnz] = (int32_t)tok[k];
+            tv->val[nnz++] = 1;
+        }
+        if (n) *has_text = 1;
+    }
+    for (; next <= n_items; next++) tv->ptr[next] = nnz;
+    return CR_OK;
+}
+
+static void free_text_vectors(text_vectors *tv) {
+    cr_free(tv->ptr), cr_free(tv->idx), cr_free(tv->val);
+}
+
+/* ---- per-thread scratch ------------------------------------------------------------------------------ */
+
+typedef struct {
+    float *scores;          /* (BATCH_ROWS * block) */
+    float *neg;             /* (block) negatives of one row in one block */
+    int32_t *stamp;         /* (n_items) row marker for the seen set, -1 = none */
+    int32_t *pos_item;      /* (BATCH_ROWS * max_gt) positives per row */
+    float *pos_score;
+    int64_t *ranks;         /* (max_gt) */
+    int64_t *exposure;      /* (n_k * n_items) top-K exposure per K */
+    int32_t *top;           /* (kmax) */
+    cr_topk topk[BATCH_ROWS];
+    cr_rank_counter rc[BATCH_ROWS];
+    int64_t n_neg[BATCH_ROWS];
+    int64_t mismatches;
+} scratch;
+
+static void scratch_free(scratch *w) {
+    if (!w) return;
+    cr_free(w->scores), cr_free(w->neg), cr_free(w->stamp), cr_free(w->pos_item), cr_free(w->pos_score);
+    cr_free(w->ranks), cr_free(w->exposure), cr_free(w->top);
+    for (int r = 0; r < BATCH_ROWS; r++) cr_topk_free(&w->topk[r]);
+}
+
+static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_t max_gt, int n_k, int kmax) {
+    memset(w, 0, sizeof *w);
+    w->scores = cr_malloc((size_t)(BATCH_ROWS * block) * sizeof *w->scores);
+    w->neg = cr_malloc((size_t)block * sizeof *w->neg);
+    w->stamp = cr_malloc((size_t)(n_items ? n_items : 1) * sizeof *w->stamp);
+    w->pos_item = cr_malloc((size_t)(BATCH_ROWS * (max_gt ? max_gt : 1)) * sizeof *w->pos_item);
+    w->pos_score = cr_malloc((size_t)(BATCH_ROWS * (max_gt ? max_gt : 1)) * sizeof *w->pos_score);
+    w->ranks = cr_malloc((size_t)(max_gt ? max_gt : 1) * sizeof *w->ranks);
+    w->exposure = cr_calloc((size_t)n_k * (size_t)(n_items ? n_items : 1), sizeof *w->exposure);
+    w->top = cr_malloc((size_t)kmax * sizeof *w->top);
+    if (!w->scores || !w->neg || !w->stamp || !w->pos_item || !w->pos_score || !w->ranks || !w->exposure || !w->top) {
+        scratch_free(w);
+        memset(w, 0, sizeof *w);
+        return cr_fail(CR_ERR_NOMEM, "out of memory (evaluation buffers)");
+    }
+    memset(w->stamp, 0xff, (size_t)n_items * sizeof *w->stamp);
+    for (int r = 0; r < BATCH_ROWS; r++) {
+        cr_status st = cr_topk_init(&w->topk[r], kmax);
+        if (st) {
+            scratch_free(w);
+            memset(w, 0, sizeof *w);
+            return st;
+        }
+    }
+    return CR_OK;
+}
+
+/* ---- the evaluation ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const cr_split *s;
+    const cr_model *m;
+    const cr_eval_params *p;
+    const cr_interactions *train;
+    const cr_ground_truth *gt;
+    const int32_t *cand;
+    int64_t n_cand, block, n_items;
+    int32_t target;
+    uint8_t *is_cand;           /* (n_items) */
+    int64_t *item_pop;          /* (n_items) distinct training users */
+    int kmax;
+    text_vectors tv;
+    int has_text;
+    /* per user outputs, by position in gt->users */
+    cr_user_metrics *um;
+    uint8_t *represented;
+    int64_t *n_ranked;
+    double *ild, *novelty;      /* (n_users * n_k) */
+    int64_t *group_hits;        /* (n_users * 3 * n_k) hits@K among ground truth of each item group */
+    int64_t *group_gt;          /* (n_users * 3) ground-truth items per item group */
+    uint8_t *item_group;        /* (n_items) 0 cold, 1 head, 2 tail */
+} evaluation;
+
+static int cmp_pop_desc(const void *a, const void *b, void *ctx) {
+    const int64_t *pop = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (pop[x] != pop[y]) return pop[x] > pop[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Distinct training users per item, and item groups: cold (no training event), head (the most popular 20%
+ * of the candidates with training events), tail (the rest). */
+static cr_status item_statistics(evaluation *ev) {
+    const cr_interactions *t = ev->train;
+    ev->item_pop = cr_calloc((size_t)ev->n_items + 1, sizeof *ev->item_pop);
+    ev->item_group = cr_calloc((size_t)ev->n_items + 1, 1);
+    int32_t *order = cr_malloc((size_t)(ev->n_cand ? ev->n_cand : 1) * sizeof *order);
+    if (!ev->item_pop || !ev->item_group || !order) {
+        cr_free(order);
+        return cr_fail(CR_ERR_NOMEM, "out of memory (item statistics)");
+    }
+    for (int64_t i = 0; i < ev->n_items; i++)
+        for (int64_t e = t->item_ptr[i]; e < t->item_ptr[i + 1]; e++)
+            if (e == t->item_ptr[i] || t->item_users[e] != t->item_users[e - 1]) ev->item_pop[i]++;
+    int64_t warm = 0;
+    for (int64_t c = 0; c < ev->n_cand; c++)
+        if (ev->item_pop[ev->cand[c]] > 0) order[warm++] = ev->cand[c];
+    qsort_r(order, (size_t)warm, sizeof *order, cmp_pop_desc, ev->item_pop);
+    int64_t head = (warm + 4) / 5;
+    for (int64_t k = 0; k < warm; k++) ev->item_group[order[k]] = k < head ? 1 : 2;
+    cr_free(order);
+    return CR_OK;
+}
+
+static void score_consistency_fail(cr_status *st) {
+    *st = cr_fail(CR_ERR_ARG, "the model scored the same (user, item) differently in two requests; rankings would not be exact");
+}
+
+/* Evaluates rows [u0, u1) of the ground truth (at most BATCH_ROWS). */
+static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1) {
+    const cr_ground_truth *gt = ev->gt;
+    const cr_interactions *t = ev->train;
+    const cr_eval_params *p = ev->p;
+    int64_t nr = u1 - u0;
+    int32_t users[BATCH_ROWS];
+    int64_t hist_ptr[BATCH_ROWS + 1];
+    uint8_t can[BATCH_ROWS];
+    int64_t pos_at[BATCH_ROWS + 1];
+    cr_status st = CR_OK;
+    /* histories are the users' training events (all domains): slices of the training CSR, made contiguous */
+    hist_ptr[0] = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        int32_t u = gt->users[u0 + r];
+        users[r] = u;
+        hist_ptr[r + 1] = hist_ptr[r] + (t->user_ptr[u + 1] - t->user_ptr[u]);
+    }
+    int32_t *hist = cr_malloc((size_t)(hist_ptr[nr] ? hist_ptr[nr] : 1) * sizeof *hist);
+    if (!hist) return cr_fail(CR_ERR_NOMEM, "out of memory (histories)");
+    for (int64_t r = 0; r < nr; r++)
+        memcpy(hist + hist_ptr[r], t->user_items + t->user_ptr[users[r]], (size_t)(hist_ptr[r + 1] - hist_ptr[r]) * sizeof *hist);
+    cr_score_request req = {nr, users, hist_ptr, hist, ev->target, 0, NULL};
+
+    /* positives: ground truth that is a candidate and not excluded as seen */
+    pos_at[0] = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        int64_t n = 0;
+        if (!p->keep_seen)
+            for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = (int32_t)r;
+        for (int64_t g = gt->gt_ptr[u0 + r]; g < gt->gt_ptr[u0 + r + 1]; g++) {
+            int32_t i = gt->gt_items[g];
+            if (ev->is_cand[i] && w->stamp[i] != (int32_t)r) w->pos_item[pos_at[r] + n++] = i;
+        }
+        pos_at[r + 1] = pos_at[r] + n;
+        if (!p->keep_seen)
+            for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = -1;
+    }
+    /* score each row's positives (one request per row: rows have different positives) */
+    for (int64_t r = 0; r < nr && !st; r++) {
+        cr_score_request one = {1, users + r, hist_ptr + r, hist, ev->target, pos_at[r + 1] - pos_at[r], w->pos_item + pos_at[r]};
+        int64_t base = hist_ptr[r];
+        int64_t one_ptr[2] = {0, hist_ptr[r + 1] - base};
+        one.hist_ptr = one_ptr;
+        one.hist_items = hist + base;
+        st = cr_model_score(ev->m, &one, w->pos_score + pos_at[r], &can[r]);
+        if (!st) st = cr_rank_counter_init(&w->rc[r], w->pos_score + pos_at[r], w->pos_item + pos_at[r], pos_at[r + 1] - pos_at[r]);
+        if (st) {
+            for (int64_t q = 0; q < r; q++) cr_rank_counter_free(&w->rc[q]);
+            cr_free(hist);
+            return st;
+        }
+        cr_topk_reset(&w->topk[r]);
+        w->n_neg[r] = 0;
+    }
+    /* stream the candidates */
+    for (int64_t c0 = 0; c0 < ev->n_cand && !st; c0 += ev->block) {
+        int64_t nb = ev->n_cand - c0 < ev->block ? ev->n_cand - c0 : ev->block;
+        req.cand = ev->cand + c0;
+        req.n_cand = nb;
+        uint8_t can_block[BATCH_ROWS];
+        if ((st = cr_model_score(ev->m, &req, w->scores, can_block))) break;
+        for (int64_t r = 0; r < nr; r++) {
+            if (!can[r]) continue;
+            const float *sc = w->scores + r * nb;
+            if (!p->keep_seen)
+                for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = (int32_t)r;
+            const int32_t *pos = w->pos_item + pos_at[r];
+            int64_t np = pos_at[r + 1] - pos_at[r], nn = 0;
+            for (int64_t k = 0; k < nb; k++) {
+                int32_t i = req.cand[k];
+                if (w->stamp[i] == (int32_t)r) continue;
+                cr_topk_push(&w->topk[r], sc[k], i);
+                /* positives are few: a linear scan beats a lookup structure here */
+                int64_t j = 0;
+                while (j < np && pos[j] != i) j++;
+                if (j < np) {
+                    float want = w->pos_score[pos_at[r] + j];
+                    if (!(sc[k] == want || (isnan(sc[k]) && isnan(want)))) w->mismatches++;
+                } else {
+                    w->neg[nn++] = sc[k];
+                }
+            }
+            cr_rank_counter_add(&w->rc[r], w->neg, nn);
+            w->n_neg[r] += nn;
+            if (!p->keep_seen)
+                for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = -1;
+        }
+    }
+    if (!st && w->mismatches) score_consistency_fail(&st);
+    /* metrics per row */
+    for (int64_t r = 0; r < nr; r++) {
+        int64_t ui = u0 + r;
+        int64_t n_gt = gt->gt_ptr[ui + 1] - gt->gt_ptr[ui];
+        int64_t np = can[r] ? pos_at[r + 1] - pos_at[r] : 0;
+        if (!st) {
+            if (np) cr_rank_counter_ranks(&w->rc[r], w->ranks);
+            cr_metrics_from_ranks(w->ranks, np, n_gt, can[r] ? w->n_neg[r] : 0, p->ks, p->n_k, &ev->um[ui]);
+            ev->represented[ui] = can[r];
+            ev->n_ranked[ui] = pos_at[r + 1] - pos_at[r];
+            int64_t n_top = can[r] ? cr_topk_sorted(&w->topk[r], w->top, NULL) : 0;
+            for (int q = 0; q < p->n_k; q++) {
+                int64_t k = p->ks[q] < n_top ? p->ks[q] : n_top;
+                for (int64_t j = 0; j < k; j++) w->exposure[q * ev->n_items + w->top[j]]++;
+                ev->novelty[ui * p->n_k + q] = k ? cr_novelty(w->top, k, ev->item_pop, t->n_users) : 0;
+                ev->ild[ui * p->n_k + q] = ev->has_text ? cr_ild(w->top, k, ev->tv.ptr, ev->tv.idx, ev->tv.val) : 0;
+            }
+            /* item-group recall: ground truth of each group, and its hits at each K */
+            for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1]; g++) ev->group_gt[ui * 3 + ev->item_group[gt->gt_items[g]]]++;
+            /* ranks ascending belong to the counter's positives read from its end (its ranking order) */
+            const cr_rank_counter *rc = &w->rc[r];
+            for (int64_t j = 0; j < np; j++) {
+                int32_t item = rc->pos_item[rc->n_pos - 1 - j];
+                for (int q = 0; q < p->n_k; q++)
+                    if (w->ranks[j] <= p->ks[q]) ev->group_hits[(ui * 3 + ev->item_group[item]) * p->n_k + q]++;
+            }
+        }
+        cr_rank_counter_free(&w->rc[r]);
+    }
+    cr_free(hist);
+    return st;
+}
+
+/* The sampled view: each ground-truth pair ranked against its stored negatives (pessimistic ties). */
+static cr_status eval_sampled(evaluation *ev, cr_eval_result *r) {
+    int64_t n_neg;
+    const int32_t *neg = cr_split_sampled(ev->s, ev->p->part, &n_neg);
+    if (!neg || !n_neg) return CR_OK;
+    const cr_ground_truth *gt = ev->gt;
+    const cr_interactions *t = ev->train;
+    int32_t *cand = cr_malloc((size_t)(n_neg + 1) * sizeof *cand);
+    float *sc = cr_malloc((size_t)(n_neg + 1) * sizeof *sc);
+    if (!cand || !sc) {
+        cr_free(cand), cr_free(sc);
+        return cr_fail(CR_ERR_NOMEM, "out of memory (sampled view)");
+    }
+    cr_status st = CR_OK;
+    double sum[5 * CR_MAX_K + 2] = {0};
+    for (int64_t ui = 0; ui < gt->n_users && !st; ui++) {
+        int32_t u = gt->users[ui];
+        int64_t hp[2] = {0, t->user_ptr[u + 1] - t->user_ptr[u]};
+        for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1] && !st; g++) {
+            int64_t n = 0;
+            cand[n++] = gt->gt_items[g];
+            for (int64_t k = 0; k < n_neg; k++)
+                if (neg[g * n_neg + k] >= 0) cand[n++] = neg[g * n_neg + k];
+            cr_score_request req = {1, &u, hp, t->user_items + t->user_ptr[u], ev->target, n, cand};
+            uint8_t can;
+            if ((st = cr_model_score(ev->m, &req, sc, &can))) break;
+            cr_user_metrics um;
+            int64_t rank = 1;
+            for (int64_t k = 1; k < n; k++) rank += sc[k] >= sc[0] || isnan(sc[0]);
+            cr_metrics_from_ranks(&rank, can ? 1 : 0, 1, n - 1, ev->p->ks, ev->p->n_k, &um);
+            for (int q = 0; q < ev->p->n_k; q++) {
+                sum[q] += um.precision[q], sum[CR_MAX_K + q] += um.recall[q], sum[2 * CR_MAX_K + q] += um.ndcg[q];
+                sum[3 * CR_MAX_K + q] += um.hr[q], sum[4 * CR_MAX_K + q] += um.map[q];
+            }
+            sum[5 * CR_MAX_K] += um.mrr, sum[5 * CR_MAX_K + 1] += um.auc;
+            r->sampled_pairs++;
+        }
+    }
+    cr_free(cand), cr_free(sc);
+    double n = r->sampled_pairs ? (double)r->sampled_pairs : 1;
+    for (int q = 0; q < ev->p->n_k; q++) {
+        r->sampled.precision[q] = sum[q] / n, r->sampled.recall[q] = sum[CR_MAX_K + q] / n;
+        r->sampled.ndcg[q] = sum[2 * CR_MAX_K + q] / n, r->sampled.hr[q] = sum[3 * CR_MAX_K + q] / n;
+        r->sampled.map[q] = sum[4 * CR_MAX_K + q] / n;
+    }
+    r->sampled.mrr = sum[5 * CR_MAX_K] / n, r->sampled.auc = sum[5 * CR_MAX_K + 1] / n;
+    return st;
+}
+
+static const char *const user_group_names[] = {"cold in target", "warm in target", "history 0", "history 1-5",
+                                               "history 6-20", "history 21-100", "history >100"};
+
+/* User groups: 0/1 cold or warm in the target domain (training events there), 2..6 history-length buckets. */
+static void user_groups(const evaluation *ev, int32_t u, int g[2]) {
+    const cr_interactions *t = ev->train;
+    int64_t n = t->user_ptr[u + 1] - t->user_ptr[u], in_target = 0;
+    for (int64_t e = t->user_ptr[u]; e < t->user_ptr[u + 1] && !in_target; e++)
+        in_target = ev->target < 0 || t->item_domain[t->user_items[e]] == ev->target;
+    g[0] = in_target ? 1 : 0;
+    g[1] = n == 0 ? 2 : n <= 5 ? 3 : n <= 20 ? 4 : n <= 100 ? 5 : 6;
+}
+
+static cr_status write_per_user(const evaluation *ev, const cr_eval_result *r) {
+    const cr_dataset *d = cr_split_dataset(ev->s);
+    FILE *f = fopen(ev->p->per_user_path, "w");
+    if (!f) return cr_fail(CR_ERR_IO, "%s: cannot write: %s", ev->p->per_user_path, strerror(errno));
+    fprintf(f, "user\ttarget_history\thistory\tground_truth\tranked\trepresented");
+    for (int q = 0; q < r->n_k; q++) fprintf(f, "\trecall@%d\tndcg@%d\thr@%d", r->ks[q], r->ks[q], r->ks[q]);
+    fprintf(f, "\tmrr\tauc\n");
+    for (int64_t ui = 0; ui < r->n_users; ui++) {
+        int32_t u = r->users[ui];
+        int g[2];
+        user_groups(ev, u, g);
+        const cr_user_metrics *m = &r->per_user[ui];
+        fprintf(f, "%s\t%s\t%lld\t%lld\t%lld\t%d", cr_dataset_user_id(d, u), g[0] ? "warm" : "cold",
+                (long long)(ev->train->user_ptr[u + 1] - ev->train->user_ptr[u]), (long long)(ev->gt->gt_ptr[ui + 1] - ev->gt->gt_ptr[ui]),
+                (long long)ev->n_ranked[ui], ev->represented[ui]);
+        for (int q = 0; q < r->n_k; q++) fprintf(f, "\t%.6f\t%.6f\t%.0f", m->recall[q], m->ndcg[q], m->hr[q]);
+        fprintf(f, "\t%.6f\t%.6f\n", m->mrr, m->auc);
+    }
+    if (fclose(f)) return cr_fail(CR_ERR_IO, "%s: write failed: %s", ev->p->per_user_path, strerror(errno));
+    return CR_OK;
+}
+
+static void free_evaluation(evaluation *ev) {
+    cr_free(ev->is_cand), cr_free(ev->item_pop), cr_free(ev->item_group), cr_free(ev->represented), cr_free(ev->n_ranked);
+    cr_free(ev->ild), cr_free(ev->novelty), cr_free(ev->group_hits), cr_free(ev->group_gt), cr_free(ev->um);
+    free_text_vectors(&ev->tv);
+}
+
+cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params *p, cr_eval_result **out) {
+    *out = NULL;
+    double t0 = cr_now();
+    if (p->n_k < 1 || p->n_k > CR_MAX_K) return cr_fail(CR_ERR_ARG, "between 1 and %d cut-offs K", CR_MAX_K);
+    for (int q = 0; q < p->n_k; q++)
+        if (p->ks[q] < 1) return cr_fail(CR_ERR_ARG, "cut-off K must be at least 1 (got %d)", p->ks[q]);
+    const cr_dataset *d = cr_split_dataset(s);
+    if (m->dataset_crc && cr_dataset_file_crc(d) && m->dataset_crc != cr_dataset_file_crc(d))
+        return cr_fail(CR_ERR_ARG, "the model was trained on another dataset (checksum %08x, the split's dataset %08x)",
+                       m->dataset_crc, cr_dataset_file_crc(d));
+    if (m->n_items != cr_dataset_inter(d)->n_items)
+        return cr_fail(CR_ERR_ARG, "the model knows %lld items, the split's dataset %lld", (long long)m->n_items,
+                       (long long)cr_dataset_inter(d)->n_items);
+    evaluation ev = {.s = s, .m = m, .p = p, .train = cr_split_train(s), .gt = cr_split_truth(s, p->part), .target = cr_split_target(s)};
+    ev.cand = cr_split_candidates(s, &ev.n_cand);
+    ev.n_items = cr_dataset_inter(d)->n_items;
+    ev.block = p->block_items > 0 ? p->block_items : 8192;
+    for (int q = 0; q < p->n_k; q++) ev.kmax = p->ks[q] > ev.kmax ? p->ks[q] : ev.kmax;
+    int64_t nu = ev.gt->n_users, nk = p->n_k, max_gt = 0;
+    for (int64_t ui = 0; ui < nu; ui++)
+        if (ev.gt->gt_ptr[ui + 1] - ev.gt->gt_ptr[ui] > max_gt) max_gt = ev.gt->gt_ptr[ui + 1] - ev.gt->gt_ptr[ui];
+    cr_status st = CR_OK;
+    cr_eval_result *r = cr_calloc(1, sizeof *r);
+    ev.is_cand = cr_calloc((size_t)ev.n_items + 1, 1);
+    ev.um = cr_calloc((size_t)nu + 1, sizeof *ev.um);
+    ev.represented = cr_calloc((size_t)nu + 1, 1);
+    ev.n_ranked = cr_calloc((size_t)nu + 1, sizeof *ev.n_ranked);
+    ev.ild = cr_calloc((size_t)(nu * nk) + 1, sizeof *ev.ild);
+    ev.novelty = cr_calloc((size_t)(nu * nk) + 1, sizeof *ev.novelty);
+    ev.group_hits = cr_calloc((size_t)(nu * 3 * nk) + 1, sizeof *ev.group_hits);
+    ev.group_gt = cr_calloc((size_t)(nu * 3) + 1, sizeof *ev.group_gt);
+    int64_t *exposure = cr_calloc((size_t)(nk * ev.n_items) + 1, sizeof *exposure);
+    if (!r || !ev.is_cand || !ev.um || !ev.represented || !ev.n_ranked || !ev.ild || !ev.novelty || !ev.group_hits ||
+        !ev.group_gt || !exposure) {
+        st = cr_fail(CR_ERR_NOMEM, "out of memory (evaluation of %lld users)", (long long)nu);
+        goto done;
+    }
+    for (int64_t c = 0; c < ev.n_cand; c++) ev.is_cand[ev.cand[c]] = 1;
+    if ((st = item_statistics(&ev)) || (st = build_text_vectors(d, ev.cand, ev.n_cand, &ev.tv, &ev.has_text))) goto done;
+
+    int64_t n_batches = (nu + BATCH_ROWS - 1) / BATCH_ROWS;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = p->threads > 0 ? p->threads : omp_get_max_threads();
+#endif
+    if (threads > n_batches) threads = n_batches > 0 ? (int)n_batches : 1;
+    cr_status thread_st[256] = {CR_OK};
+    if (threads > 256) threads = 256;
+    #pragma omp parallel num_threads(threads)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        scratch w;
+        cr_status ts = scratch_init(&w, ev.block, ev.n_items, max_gt, (int)nk, ev.kmax);
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < n_batches; b++) {
+            if (ts) continue;
+            int64_t u0 = b * BATCH_ROWS, u1 = u0 + BATCH_ROWS < nu ? u0 + BATCH_ROWS : nu;
+            ts = eval_batch(&ev, &w, u0, u1);
+        }
+        if (!ts) {
+            #pragma omp critical
+            for (int64_t k = 0; k < nk * ev.n_items; k++) exposure[k] += w.exposure[k];
+        }
+        scratch_free(&w);
+        thread_st[tid] = ts;
+    }
+    for (int k = 0; k < threads && !st; k++) st = thread_st[k];
+    if (st) goto done;
+
+    /* summary: means over users in position order (identical at any thread count) */
+    r->n_users = nu;
+    r->n_k = p->n_k;
+    memcpy(r->ks, p->ks, sizeof r->ks);
+    double sum_ild[CR_MAX_K] = {0}, sum_nov[CR_MAX_K] = {0};
+    int64_t ug_n[8] = {0};
+    double ug_recall[8][CR_MAX_K] = {{0}}, ug_ndcg[8][CR_MAX_K] = {{0}};
+    int64_t ig_gt[3] = {0}, ig_hits[3][CR_MAX_K] = {{0}};
+    for (int64_t ui = 0; ui < nu; ui++) {
+        const cr_user_metrics *um = &ev.um[ui];
+        for (int q = 0; q < nk; q++) {
+            r->mean.precision[q] += um->precision[q], r->mean.recall[q] += um->recall[q], r->mean.ndcg[q] += um->ndcg[q];
+            r->mean.hr[q] += um->hr[q], r->mean.map[q] += um->map[q];
+            sum_ild[q] += ev.ild[ui * nk + q], sum_nov[q] += ev.novelty[ui * nk + q];
+        }
+        r->mean.mrr += um->mrr, r->mean.auc += um->auc;
+        if (!ev.represented[ui]) r->n_unrepresented++;
+        r->n_gt_outside += (ev.gt->gt_ptr[ui + 1] - ev.gt->gt_ptr[ui]) - ev.n_ranked[ui];
+        int g[2];
+        user_groups(&ev, ev.gt->users[ui], g);
+        for (int k = 0; k < 2; k++) {
+            ug_n[g[k]]++;
+            for (int q = 0; q < nk; q++) ug_recall[g[k]][q] += um->recall[q], ug_ndcg[g[k]][q] += um->ndcg[q];
+        }
+        for (int k = 0; k < 3; k++) {
+            ig_gt[k] += ev.group_gt[ui * 3 + k];
+            for (int q = 0; q < nk; q++) ig_hits[k][q] += ev.group_hits[(ui * 3 + k) * nk + q];
+        }
+    }
+    double n = nu ? (double)nu : 1;
+    for (int q = 0; q < nk; q++) {
+        r->mean.precision[q] /= n, r->mean.recall[q] /= n, r->mean.ndcg[q] /= n, r->mean.hr[q] /= n, r->mean.map[q] /= n;
+        r->ild[q] = ev.has_text ? sum_ild[q] / n : NAN;
+        r->novelty[q] = sum_nov[q] / n;
+    }
+    r->mean.mrr /= n, r->mean.auc /= n;
+    /* Gini over the candidate items only (items outside the candidates can never be shown) */
+    int64_t *cand_exp = cr_malloc((size_t)(ev.n_cand ? ev.n_cand : 1) * sizeof *cand_exp);
+    if (!cand_exp) {
+        st = cr_fail(CR_ERR_NOMEM, "out of memory (exposure)");
+        goto done;
+    }
+    for (int q = 0; q < nk; q++) {
+        for (int64_t c = 0; c < ev.n_cand; c++) cand_exp[c] = exposure[q * ev.n_items + ev.cand[c]];
+        r->coverage[q] = cr_coverage(cand_exp, ev.n_cand);
+        r->gini[q] = cr_gini(cand_exp, ev.n_cand);
+    }
+    cr_free(cand_exp);
+    r->n_user_groups = 7;
+    r->n_item_groups = 3;
+    for (int k = 0; k < 7; k++) {
+        r->user_group_name[k] = user_group_names[k];
+        r->user_group_n[k] = ug_n[k];
+        for (int q = 0; q < nk; q++) {
+            r->user_group_recall[k][q] = ug_n[k] ? ug_recall[k][q] / (double)ug_n[k] : 0;
+            r->user_group_ndcg[k][q] = ug_n[k] ? ug_ndcg[k][q] / (double)ug_n[k] : 0;
+        }
+    }
+    static const char *const item_group_names[] = {"cold items", "head items", "tail items"};
+    for (int k = 0; k < 3; k++) {
+        r->item_group_name[k] = item_group_names[k];
+        r->item_group_n[k] = ig_gt[k];
+        for (int q = 0; q < nk; q++) r->item_group_recall[k][q] = ig_gt[k] ? (double)ig_hits[k][q] / (double)ig_gt[k] : 0;
+    }
+    r->per_user = ev.um;
+    ev.um = NULL;
+    if (!(r->users = cr_malloc((size_t)(nu ? nu : 1) * sizeof *r->users))) {
+        st = cr_fail(CR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(r->users, ev.gt->users, (size_t)nu * sizeof *r->users);
+    if ((st = eval_sampled(&ev, r))) goto done;
+    if (p->per_user_path && (st = write_per_user(&ev, r))) goto done;
+    r->seconds = cr_now() - t0;
+done:
+    cr_free(exposure);
+    free_evaluation(&ev);
+    if (st) cr_eval_result_free(r);
+    else *out = r;
+    return st;
+}

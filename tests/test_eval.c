@@ -1,0 +1,252 @@
+/* test_eval.c — the evaluation engine end to end: a hand-computed case through a real split and model,
+ * pessimistic ties, unrepresented users, the score-consistency guard, seen-item exclusion, thread and block
+ * independence, and the shared Amazon data when present. */
+#include "test.h"
+
+#include "crossrec/eval.h"
+
+#include <stdlib.h>
+
+/* Writes TSV files, imports, saves and reloads the dataset (splits need a dataset file). */
+static cr_dataset *load_dataset(const char *inter, const char *items) {
+    cr_import_params p = cr_import_default_params();
+    p.interactions[p.n_interactions++] = cr_test_write("e_inter.tsv", inter, -1);
+    p.items[p.n_items++] = cr_test_write("e_items.tsv", items, -1);
+    cr_dataset *d = NULL;
+    CHECK_OK(cr_dataset_import(&d, &p, NULL));
+    const char *path = cr_test_path("e_data.crd");
+    CHECK_OK(cr_dataset_save(d, path));
+    cr_dataset_free(d);
+    CHECK_OK(cr_dataset_load(&d, path));
+    return d;
+}
+
+/* Domains A (a1, a2) and B (b1, b2, b3). u1 is the test user of a cold-user split on B: its B event (b2) is
+ * hidden. Training counts in B: b1 = 2 (u2, u3), b2 = 1 (u4), b3 = 1 (u2). Popularity ranks b1 (2), then b2 and
+ * b3 tie at 1: the negative b3 goes first, so u1's positive b2 has rank 3.
+ *   recall@1 = recall@2 = 0, recall@3 = 1; ndcg@3 = 1/log2(4) = 0.5; mrr = 1/3; auc = (2 - 2) / 2 = 0. */
+static const char *ITEMS = "item\tdomain\ttitle\ttext\na1\tA\tred pen\t\na2\tA\tblue ink\t\n"
+                           "b1\tB\tred paper\t\nb2\tB\tgreen card\t\nb3\tB\tblue card\t\n";
+static const char *INTER = "user\titem\ttimestamp\tvalue\n"
+                           "u1\ta1\t1\t1\nu1\tb2\t2\t1\n"
+                           "u2\ta1\t1\t1\nu2\tb1\t2\t1\nu2\tb3\t3\t1\n"
+                           "u3\ta2\t1\t1\nu3\tb1\t2\t1\n"
+                           "u4\ta2\t1\t1\nu4\tb2\t2\t1\n";
+
+static cr_split *cold_split(cr_dataset *d, const char *users_tsv) {
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_COLD_USER;
+    sp.target = "B";
+    sp.users_file = cr_test_write("e_users.tsv", users_tsv, -1);
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    return s;
+}
+
+TEST(eval_hand_computed_pessimistic_ties) {
+    cr_dataset *d = load_dataset(INTER, ITEMS);
+    cr_split *s = cold_split(d, "user\tsplit\nu1\ttest\n");
+    cr_model *m = NULL;
+    cr_train_params tp = cr_train_default_params();
+    tp.model = "pop";
+    CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &tp));
+    cr_eval_params ep = cr_eval_default_params();
+    ep.ks[0] = 1, ep.ks[1] = 2, ep.ks[2] = 3;
+    cr_eval_result *r = NULL;
+    CHECK_OK(cr_evaluate(s, m, &ep, &r));
+    CHECK_EQ(r->n_users, 1);
+    CHECK_NEAR(r->mean.recall[0], 0, 0);
+    CHECK_NEAR(r->mean.recall[1], 0, 0);
+    CHECK_NEAR(r->mean.recall[2], 1, 0);
+    CHECK_NEAR(r->mean.ndcg[2], 0.5, 1e-12);
+    CHECK_NEAR(r->mean.mrr, 1.0 / 3.0, 1e-12);
+    CHECK_NEAR(r->mean.auc, 0, 1e-12);
+    CHECK_NEAR(r->mean.precision[2], 1.0 / 3.0, 1e-12);
+    /* u1's list is b1, b3, b2: coverage@1 = 1/3 of B's items; @3 all three */
+    CHECK_NEAR(r->coverage[0], 1.0 / 3.0, 1e-12);
+    CHECK_NEAR(r->coverage[2], 1.0, 1e-12);
+    CHECK_EQ(r->user_group_n[0], 1);   /* cold in target */
+    cr_eval_result_free(r);
+    cr_model_free(m);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* A model for the guards below: scores = item index (so rankings are known); rows of odd users cannot be
+ * represented; `unstable` adds the number of candidates, so a pair's score depends on the request. */
+typedef struct {
+    cr_model base;
+    int unstable;
+    int seen_first;     /* score items the user has in its history highest */
+} probe_model;
+
+static cr_status probe_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can) {
+    const probe_model *pm = (const probe_model *)m;
+    for (int64_t r = 0; r < req->n_rows; r++) {
+        can[r] = req->users[r] % 2 == 0;
+        for (int64_t c = 0; c < req->n_cand; c++) {
+            float s = (float)req->cand[c] + (pm->unstable ? (float)req->n_cand : 0);
+            if (pm->seen_first)
+                for (int64_t e = req->hist_ptr[r]; e < req->hist_ptr[r + 1]; e++)
+                    if (req->hist_items[e] == req->cand[c]) s += 1000;
+            scores[r * req->n_cand + c] = s;
+        }
+    }
+    return CR_OK;
+}
+
+static void probe_free(cr_model *m) { (void)m; }
+static const cr_model_ops probe_ops = {"probe", probe_score, NULL, probe_free};
+
+static probe_model make_probe(const cr_dataset *d) {
+    const cr_interactions *v = cr_dataset_inter(d);
+    probe_model pm = {.base = {&probe_ops, v->n_users, v->n_items, v->n_domains, 0}};
+    return pm;
+}
+
+static cr_dataset *synth_dataset(const char *name, int64_t users, int64_t items, int64_t inter, int domains) {
+    cr_synth_params sp = cr_synth_default_params();
+    sp.n_users = users, sp.n_items = items, sp.n_inter = inter, sp.n_domains = domains;
+    const char *dir = cr_test_path(name);
+    CHECK_OK(cr_synth_write(dir, &sp));
+    char pi[600], pt[600], pc[600];
+    snprintf(pi, sizeof pi, "%s/interactions.tsv", dir);
+    snprintf(pt, sizeof pt, "%s/items.tsv", dir);
+    snprintf(pc, sizeof pc, "%s/data.crd", dir);
+    cr_import_params ip = cr_import_default_params();
+    ip.interactions[ip.n_interactions++] = pi;
+    ip.items[ip.n_items++] = pt;
+    cr_dataset *d = NULL;
+    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
+    CHECK_OK(cr_dataset_save(d, pc));
+    cr_dataset_free(d);
+    CHECK_OK(cr_dataset_load(&d, pc));
+    return d;
+}
+
+TEST(eval_unrepresented_users_and_consistency_guard) {
+    cr_dataset *d = synth_dataset("guard", 300, 200, 4000, 2);
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_COLD_USER;
+    sp.target = cr_dataset_domain_name(d, 1);
+    sp.beta = 0.5;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    probe_model pm = make_probe(d);
+    cr_eval_params ep = cr_eval_default_params();
+    cr_eval_result *r = NULL;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &r));
+    const cr_ground_truth *gt = cr_split_truth(s, CR_PART_TEST);
+    int64_t odd = 0;
+    for (int64_t k = 0; k < gt->n_users; k++) odd += gt->users[k] % 2;
+    CHECK(odd > 0);
+    CHECK_EQ(r->n_unrepresented, odd);
+    for (int64_t k = 0; k < r->n_users; k++)
+        if (r->users[k] % 2) CHECK(r->per_user[k].recall[2] == 0 && r->per_user[k].mrr == 0);
+    cr_eval_result_free(r);
+    pm.unstable = 1;
+    CHECK_STATUS(cr_evaluate(s, &pm.base, &ep, &r), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "differently");
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+TEST(eval_seen_items_excluded_unless_keep_seen) {
+    cr_dataset *d = synth_dataset("seen", 200, 100, 3000, 1);
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_WARM;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    probe_model pm = make_probe(d);
+    pm.seen_first = 1;
+    cr_eval_params ep = cr_eval_default_params();
+    cr_eval_result *a = NULL, *b = NULL;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &a));
+    ep.keep_seen = 1;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &b));
+    /* with seen items kept, they crowd the top of the list: recall@10 can only drop */
+    CHECK(b->mean.recall[0] < a->mean.recall[0]);
+    cr_eval_result_free(a);
+    cr_eval_result_free(b);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+TEST(eval_identical_across_threads_and_blocks) {
+    cr_dataset *d = synth_dataset("threads", 600, 400, 12000, 3);
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_COLD_USER;
+    sp.target = cr_dataset_domain_name(d, 0);
+    sp.sampled = 20;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_train_params tp = cr_train_default_params();
+    tp.model = "itemknn";
+    cr_model *m = NULL;
+    CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &tp));
+    cr_eval_params ep = cr_eval_default_params();
+    cr_eval_result *r[3];
+    ep.threads = 1;
+    CHECK_OK(cr_evaluate(s, m, &ep, &r[0]));
+    ep.threads = 2;
+    CHECK_OK(cr_evaluate(s, m, &ep, &r[1]));
+    ep.block_items = 7;   /* odd block size: many partial blocks */
+    CHECK_OK(cr_evaluate(s, m, &ep, &r[2]));
+    for (int k = 1; k < 3; k++) {
+        CHECK_EQ(r[k]->n_users, r[0]->n_users);
+        CHECK(!memcmp(r[k]->per_user, r[0]->per_user, (size_t)r[0]->n_users * sizeof *r[0]->per_user));
+        CHECK(!memcmp(&r[k]->mean, &r[0]->mean, sizeof r[0]->mean));
+        CHECK(!memcmp(r[k]->coverage, r[0]->coverage, sizeof r[0]->coverage));
+        CHECK(!memcmp(r[k]->gini, r[0]->gini, sizeof r[0]->gini));
+        CHECK(!memcmp(&r[k]->sampled, &r[0]->sampled, sizeof r[0]->sampled));
+    }
+    CHECK(r[0]->sampled_pairs > 0);
+    CHECK(r[0]->mean.recall[2] > 0);   /* co-occurrence carries signal on synthetic data */
+    for (int k = 0; k < 3; k++) cr_eval_result_free(r[k]);
+    cr_model_free(m);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* The acceptance run: the upstream cold-user partition of Amazon Arts -> Office. */
+TEST(eval_shared_amazon_cold_user_office) {
+    const char *root = cr_test_shared_data();
+    if (!root) cr_test_skip("../shared/data not present");
+    char pi[512], pt[512], pu[512];
+    snprintf(pi, sizeof pi, "%s/amazon-art-office/interactions.tsv", root);
+    snprintf(pt, sizeof pt, "%s/amazon-art-office/items.tsv", root);
+    snprintf(pu, sizeof pu, "%s/amazon-art-office/users.tsv", root);
+    cr_import_params ip = cr_import_default_params();
+    ip.interactions[ip.n_interactions++] = pi;
+    ip.items[ip.n_items++] = pt;
+    cr_dataset *d = NULL;
+    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
+    const char *crd = cr_test_path("aao.crd");
+    CHECK_OK(cr_dataset_save(d, crd));
+    cr_dataset_free(d);
+    CHECK_OK(cr_dataset_load(&d, crd));
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_COLD_USER;
+    sp.target = "office";
+    sp.users_file = pu;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    const char *names[2] = {"pop", "itemknn"};
+    for (int k = 0; k < 2; k++) {
+        cr_train_params tp = cr_train_default_params();
+        tp.model = names[k];
+        cr_model *m = NULL;
+        CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &tp));
+        cr_eval_params ep = cr_eval_default_params();
+        ep.ks[0] = 10, ep.ks[1] = 50, ep.n_k = 2;
+        cr_eval_result *r = NULL;
+        CHECK_OK(cr_evaluate(s, m, &ep, &r));
+        CHECK_EQ(r->n_users, 1000);
+        printf("     %-8s recall@10 %.4f ndcg@10 %.4f hr@10 %.4f | recall@50 %.4f ndcg@50 %.4f hr@50 %.4f (%.2f s)\n", names[k],
+               r->mean.recall[0], r->mean.ndcg[0], r->mean.hr[0], r->mean.recall[1], r->mean.ndcg[1], r->mean.hr[1], r->seconds);
+        cr_eval_result_free(r);
+        cr_model_free(m);
+    }
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
