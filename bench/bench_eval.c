@@ -57,9 +57,11 @@ int main(int argc, char **argv) {
     cr_synth_params sp = cr_synth_default_params();
     sp.n_users = users, sp.n_items = items, sp.n_inter = users * 20, sp.n_domains = 1, sp.new_item_share = 0;
     cr_import_params ip = cr_import_default_params();
-    char inter[256];
+    char inter[256], items_path[256];
     snprintf(inter, sizeof inter, "%s/interactions.tsv", dir);
+    snprintf(items_path, sizeof items_path, "%s/items.tsv", dir);
     ip.interactions[ip.n_interactions++] = inter;
+    ip.items[ip.n_items++] = items_path;
     cr_dataset *d;
     cr_split *s;
     cr_split_params pp = cr_split_default_params();

@@ -556,3 +556,29 @@ TEST(metrics_alloc_failures) {
     CHECK(isnan(cr_gini(e, 3)));
     cr_alloc_fail_nth(0);
 }
+
+/* The one-pass ILD over every cut equals the reference cr_ild of each prefix. */
+TEST(metrics_ild_prefixes_match_reference) {
+    cr_rng rng;
+    cr_rng_named(&rng, 3, "ild-test");
+    enum { ITEMS = 40, DIM = 12 };
+    int64_t ptr[ITEMS + 1];
+    int32_t idx[ITEMS * DIM];
+    float val[ITEMS * DIM];
+    int64_t nnz = 0;
+    for (int i = 0; i < ITEMS; i++) {
+        ptr[i] = nnz;
+        for (int d = 0; d < DIM; d++)
+            if (i % 7 != 3 && cr_rng_below(&rng, 3) == 0) idx[nnz] = d, val[nnz++] = (float)cr_rng_uniform(&rng);   /* some zero vectors */
+    }
+    ptr[ITEMS] = nnz;
+    int32_t list[25];
+    for (int k = 0; k < 25; k++) list[k] = (int32_t)cr_rng_below(&rng, ITEMS);
+    const int ks[4] = {1, 5, 10, 50};
+    double out[4], norm[25];
+    cr_ild_prefixes(list, 25, ptr, idx, val, ks, 4, norm, out);
+    CHECK_NEAR(out[0], 0, 0);   /* one item: no pair */
+    CHECK_NEAR(out[1], cr_ild(list, 5, ptr, idx, val), 1e-12);
+    CHECK_NEAR(out[2], cr_ild(list, 10, ptr, idx, val), 1e-12);
+    CHECK_NEAR(out[3], cr_ild(list, 25, ptr, idx, val), 1e-12);   /* K beyond the list: the whole list */
+}

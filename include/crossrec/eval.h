@@ -94,6 +94,10 @@ double cr_novelty(const int32_t *items, int64_t n, const int64_t *item_pop, int6
 /* Intra-list diversity: mean over pairs of 1 - cosine of the items' sparse vectors (CSR: vec_ptr, vec_idx
  * ascending, vec_val). A zero vector has cosine 0 with anything. 0 for lists of fewer than two items. */
 double cr_ild(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int32_t *vec_idx, const float *vec_val);
+/* cr_ild of the first min(K, n) items for each K, in one pass over the pairs (the same arithmetic per pair as
+ * cr_ild, which is its reference). norm: scratch of n doubles. */
+void cr_ild_prefixes(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int32_t *vec_idx, const float *vec_val,
+                     const int *ks, int n_k, double *norm, double *out);
 /* Rating error of predictions (0 when n is 0). */
 double cr_mae(const float *pred, const float *truth, int64_t n);
 double cr_rmse(const float *pred, const float *truth, int64_t n);

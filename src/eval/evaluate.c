@@ -1,13 +1,13 @@
 /* evaluate.c — evaluation of a model on a split: full ranking over the candidates, streamed in blocks.
  *
- * Users are processed in batches of rows. For each row the positives (ground truth that is a ranked
- * candidate) are scored first; then the candidates stream through in blocks: seen items are skipped (unless
- * keep_seen), negatives go to the rank counter, everything to the top-K heap. Memory is bounded by the batch
- * times the block, whatever the number of items. Per-user results land in arrays indexed by the user's
- * position and are summed in order afterwards, so results are identical at any thread count.
- *
- * A model must score an (user, item) pair the same whatever else is in the request; positives are re-checked
- * in the stream and a mismatch is an error rather than a silently wrong rank. */
+ * Users are processed in batches of rows. The union of the batch's positives (ground truth that is a ranked
+ * candidate) is scored first, as one request, so every positive's score is known before any negative is
+ * counted; then the other candidates stream through in blocks: seen items are skipped (unless keep_seen),
+ * negatives go to the rank counter, everything to the top-K heap. Every (row, candidate) pair is scored exactly
+ * once, so ranks are exact even for models whose floating-point results depend on the shape of the request
+ * (BLAS kernels do). Memory is bounded by the batch times the block, whatever the number of items. Per-user
+ * results land in arrays indexed by the user's position and are summed in order afterwards, so results are
+ * identical at any thread count. */
 #include "crossrec/eval.h"
 
 #include <errno.h>
@@ -112,51 +112,61 @@ static void free_text_vectors(text_vectors *tv) {
 /* ---- per-thread scratch ------------------------------------------------------------------------------ */
 
 typedef struct {
-    float *scores;          /* (BATCH_ROWS * block) */
-    float *neg;             /* (block) negatives of one row in one block */
-    int32_t *stamp;         /* (n_items) row marker for the seen set, -1 = none */
+    float *scores;          /* (cap_scores) rows x candidates of one request */
+    int64_t cap_scores;
+    float *neg;             /* (cap_neg) negatives of one row in one request */
+    int64_t cap_neg;
+    int32_t *uni;           /* (cap_uni) union of the batch's positives, ascending */
+    int64_t cap_uni;
+    int32_t *blk;           /* (block) candidates of one streamed block */
+    int32_t *seen;          /* (n_items) row marker of the row's training items, -1 = none */
+    int32_t *pos_of;        /* (n_items) row marker of the row's positives, -1 = none */
+    int64_t *in_uni;        /* (n_items) batch marker (batch + 1) of the union's items */
+    int32_t *uni_at;        /* (n_items) position in uni, valid where in_uni matches */
     int32_t *pos_item;      /* (BATCH_ROWS * max_gt) positives per row */
     float *pos_score;
     int64_t *ranks;         /* (max_gt) */
     int64_t *exposure;      /* (n_k * n_items) top-K exposure per K */
     int32_t *top;           /* (kmax) */
+    double *norm;           /* (kmax) */
     cr_topk topk[BATCH_ROWS];
     cr_rank_counter rc[BATCH_ROWS];
     int64_t n_neg[BATCH_ROWS];
-    int64_t mismatches;
 } scratch;
 
 static void scratch_free(scratch *w) {
-    if (!w) return;
-    cr_free(w->scores), cr_free(w->neg), cr_free(w->stamp), cr_free(w->pos_item), cr_free(w->pos_score);
-    cr_free(w->ranks), cr_free(w->exposure), cr_free(w->top);
+    cr_free(w->scores), cr_free(w->neg), cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
+    cr_free(w->in_uni), cr_free(w->uni_at), cr_free(w->pos_item), cr_free(w->pos_score), cr_free(w->ranks);
+    cr_free(w->exposure), cr_free(w->top), cr_free(w->norm);
     for (int r = 0; r < BATCH_ROWS; r++) cr_topk_free(&w->topk[r]);
+    memset(w, 0, sizeof *w);
 }
 
 static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_t max_gt, int n_k, int kmax) {
     memset(w, 0, sizeof *w);
-    w->scores = cr_malloc((size_t)(BATCH_ROWS * block) * sizeof *w->scores);
-    w->neg = cr_malloc((size_t)block * sizeof *w->neg);
-    w->stamp = cr_malloc((size_t)(n_items ? n_items : 1) * sizeof *w->stamp);
-    w->pos_item = cr_malloc((size_t)(BATCH_ROWS * (max_gt ? max_gt : 1)) * sizeof *w->pos_item);
-    w->pos_score = cr_malloc((size_t)(BATCH_ROWS * (max_gt ? max_gt : 1)) * sizeof *w->pos_score);
-    w->ranks = cr_malloc((size_t)(max_gt ? max_gt : 1) * sizeof *w->ranks);
-    w->exposure = cr_calloc((size_t)n_k * (size_t)(n_items ? n_items : 1), sizeof *w->exposure);
+    size_t ni = (size_t)(n_items ? n_items : 1), ng = (size_t)(max_gt ? max_gt : 1);
+    w->blk = cr_malloc((size_t)block * sizeof *w->blk);
+    w->seen = cr_malloc(ni * sizeof *w->seen);
+    w->pos_of = cr_malloc(ni * sizeof *w->pos_of);
+    w->in_uni = cr_calloc(ni, sizeof *w->in_uni);
+    w->uni_at = cr_malloc(ni * sizeof *w->uni_at);
+    w->pos_item = cr_malloc(BATCH_ROWS * ng * sizeof *w->pos_item);
+    w->pos_score = cr_malloc(BATCH_ROWS * ng * sizeof *w->pos_score);
+    w->ranks = cr_malloc(ng * sizeof *w->ranks);
+    w->exposure = cr_calloc((size_t)n_k * ni, sizeof *w->exposure);
     w->top = cr_malloc((size_t)kmax * sizeof *w->top);
-    if (!w->scores || !w->neg || !w->stamp || !w->pos_item || !w->pos_score || !w->ranks || !w->exposure || !w->top) {
+    w->norm = cr_malloc((size_t)kmax * sizeof *w->norm);
+    cr_status st = CR_OK;
+    if (!w->blk || !w->seen || !w->pos_of || !w->in_uni || !w->uni_at || !w->pos_item || !w->pos_score || !w->ranks ||
+        !w->exposure || !w->top || !w->norm)
+        st = cr_fail(CR_ERR_NOMEM, "out of memory (evaluation buffers)");
+    for (int r = 0; r < BATCH_ROWS && !st; r++) st = cr_topk_init(&w->topk[r], kmax);
+    if (st) {
         scratch_free(w);
-        memset(w, 0, sizeof *w);
-        return cr_fail(CR_ERR_NOMEM, "out of memory (evaluation buffers)");
+        return st;
     }
-    memset(w->stamp, 0xff, (size_t)n_items * sizeof *w->stamp);
-    for (int r = 0; r < BATCH_ROWS; r++) {
-        cr_status st = cr_topk_init(&w->topk[r], kmax);
-        if (st) {
-            scratch_free(w);
-            memset(w, 0, sizeof *w);
-            return st;
-        }
-    }
+    memset(w->seen, 0xff, ni * sizeof *w->seen);
+    memset(w->pos_of, 0xff, ni * sizeof *w->pos_of);
     return CR_OK;
 }
 
@@ -217,102 +227,113 @@ static cr_status item_statistics(evaluation *ev) {
     return CR_OK;
 }
 
-static void score_consistency_fail(cr_status *st) {
-    *st = cr_fail(CR_ERR_ARG, "the model scored the same (user, item) differently in two requests; rankings would not be exact");
+static void mark_seen(scratch *w, const int32_t *hist, int64_t n, int32_t row) {
+    for (int64_t e = 0; e < n; e++) w->seen[hist[e]] = row;
 }
 
-/* Evaluates rows [u0, u1) of the ground truth (at most BATCH_ROWS). */
-static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1) {
+/* Feeds one row's scores of a request to its top-K heap and rank counter: seen items are skipped (unless
+ * keep_seen: then nothing is marked seen), the row's positives only enter the heap. */
+static void take_scores(scratch *w, int64_t r, const float *sc, const int32_t *cand, int64_t n) {
+    int64_t nn = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int32_t i = cand[k];
+        if (w->seen[i] == (int32_t)r) continue;
+        cr_topk_push(&w->topk[r], sc[k], i);
+        if (w->pos_of[i] != (int32_t)r) w->neg[nn++] = sc[k];
+    }
+    cr_rank_counter_add(&w->rc[r], w->neg, nn);
+    w->n_neg[r] += nn;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Evaluates rows [u0, u1) of the ground truth (at most BATCH_ROWS) as batch number `batch`. */
+static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, int64_t batch) {
     const cr_ground_truth *gt = ev->gt;
     const cr_interactions *t = ev->train;
     const cr_eval_params *p = ev->p;
     int64_t nr = u1 - u0;
     int32_t users[BATCH_ROWS];
-    int64_t hist_ptr[BATCH_ROWS + 1];
-    uint8_t can[BATCH_ROWS];
-    int64_t pos_at[BATCH_ROWS + 1];
+    int64_t hist_ptr[BATCH_ROWS + 1], pos_at[BATCH_ROWS + 1];
+    uint8_t can[BATCH_ROWS], can_block[BATCH_ROWS];
     cr_status st = CR_OK;
     /* histories are the users' training events (all domains): slices of the training CSR, made contiguous */
     hist_ptr[0] = 0;
     for (int64_t r = 0; r < nr; r++) {
-        int32_t u = gt->users[u0 + r];
-        users[r] = u;
-        hist_ptr[r + 1] = hist_ptr[r] + (t->user_ptr[u + 1] - t->user_ptr[u]);
+        users[r] = gt->users[u0 + r];
+        hist_ptr[r + 1] = hist_ptr[r] + (t->user_ptr[users[r] + 1] - t->user_ptr[users[r]]);
     }
     int32_t *hist = cr_malloc((size_t)(hist_ptr[nr] ? hist_ptr[nr] : 1) * sizeof *hist);
     if (!hist) return cr_fail(CR_ERR_NOMEM, "out of memory (histories)");
     for (int64_t r = 0; r < nr; r++)
         memcpy(hist + hist_ptr[r], t->user_items + t->user_ptr[users[r]], (size_t)(hist_ptr[r + 1] - hist_ptr[r]) * sizeof *hist);
-    cr_score_request req = {nr, users, hist_ptr, hist, ev->target, 0, NULL};
 
-    /* positives: ground truth that is a candidate and not excluded as seen */
+    /* positives: ground truth that is a candidate and not excluded as seen; their union, ascending */
+    int64_t n_uni = 0;
     pos_at[0] = 0;
-    for (int64_t r = 0; r < nr; r++) {
+    for (int64_t r = 0; r < nr && !st; r++) {
         int64_t n = 0;
-        if (!p->keep_seen)
-            for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = (int32_t)r;
-        for (int64_t g = gt->gt_ptr[u0 + r]; g < gt->gt_ptr[u0 + r + 1]; g++) {
+        if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], (int32_t)r);
+        for (int64_t g = gt->gt_ptr[u0 + r]; g < gt->gt_ptr[u0 + r + 1] && !st; g++) {
             int32_t i = gt->gt_items[g];
-            if (ev->is_cand[i] && w->stamp[i] != (int32_t)r) w->pos_item[pos_at[r] + n++] = i;
+            if (!ev->is_cand[i] || w->seen[i] == (int32_t)r) continue;
+            w->pos_item[pos_at[r] + n++] = i;
+            if (w->in_uni[i] == batch + 1) continue;
+            w->in_uni[i] = batch + 1;
+            if (!(st = cr_grow((void **)&w->uni, &w->cap_uni, n_uni + 1, sizeof *w->uni))) w->uni[n_uni++] = i;
         }
         pos_at[r + 1] = pos_at[r] + n;
-        if (!p->keep_seen)
-            for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = -1;
+        if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
     }
-    /* score each row's positives (one request per row: rows have different positives) */
-    for (int64_t r = 0; r < nr && !st; r++) {
-        cr_score_request one = {1, users + r, hist_ptr + r, hist, ev->target, pos_at[r + 1] - pos_at[r], w->pos_item + pos_at[r]};
-        int64_t base = hist_ptr[r];
-        int64_t one_ptr[2] = {0, hist_ptr[r + 1] - base};
-        one.hist_ptr = one_ptr;
-        one.hist_items = hist + base;
-        st = cr_model_score(ev->m, &one, w->pos_score + pos_at[r], &can[r]);
-        if (!st) st = cr_rank_counter_init(&w->rc[r], w->pos_score + pos_at[r], w->pos_item + pos_at[r], pos_at[r + 1] - pos_at[r]);
-        if (st) {
-            for (int64_t q = 0; q < r; q++) cr_rank_counter_free(&w->rc[q]);
-            cr_free(hist);
-            return st;
-        }
+    qsort(w->uni, (size_t)n_uni, sizeof *w->uni, cmp_i32);
+    for (int64_t k = 0; k < n_uni; k++) w->uni_at[w->uni[k]] = (int32_t)k;
+    int64_t width = n_uni > ev->block ? n_uni : ev->block;
+    if (!st) st = cr_grow((void **)&w->scores, &w->cap_scores, nr * width + 1, sizeof *w->scores);
+    if (!st) st = cr_grow((void **)&w->neg, &w->cap_neg, width + 1, sizeof *w->neg);
+    if (st) {
+        cr_free(hist);
+        return st;
+    }
+    cr_score_request req = {nr, users, hist_ptr, hist, ev->target, n_uni, w->uni};
+    if ((st = cr_model_score(ev->m, &req, w->scores, can))) {
+        cr_free(hist);
+        return st;
+    }
+    int n_init = 0;
+    for (int64_t r = 0; r < nr && !st; r++, n_init++) {
+        int64_t np = pos_at[r + 1] - pos_at[r];
+        for (int64_t j = 0; j < np; j++) w->pos_score[pos_at[r] + j] = w->scores[r * n_uni + w->uni_at[w->pos_item[pos_at[r] + j]]];
+        if ((st = cr_rank_counter_init(&w->rc[r], w->pos_score + pos_at[r], w->pos_item + pos_at[r], np))) break;
         cr_topk_reset(&w->topk[r]);
         w->n_neg[r] = 0;
+        if (!can[r]) continue;
+        if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], (int32_t)r);
+        for (int64_t j = 0; j < np; j++) w->pos_of[w->pos_item[pos_at[r] + j]] = (int32_t)r;
+        take_scores(w, r, w->scores + r * n_uni, w->uni, n_uni);
+        for (int64_t j = 0; j < np; j++) w->pos_of[w->pos_item[pos_at[r] + j]] = -1;
+        if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
     }
-    /* stream the candidates */
-    for (int64_t c0 = 0; c0 < ev->n_cand && !st; c0 += ev->block) {
-        int64_t nb = ev->n_cand - c0 < ev->block ? ev->n_cand - c0 : ev->block;
-        req.cand = ev->cand + c0;
+    /* stream the other candidates: none of them is a positive of any row of the batch */
+    for (int64_t c = 0; c < ev->n_cand && !st;) {
+        int64_t nb = 0;
+        for (; c < ev->n_cand && nb < ev->block; c++)
+            if (w->in_uni[ev->cand[c]] != batch + 1) w->blk[nb++] = ev->cand[c];
+        if (!nb) break;
+        req.cand = w->blk;
         req.n_cand = nb;
-        uint8_t can_block[BATCH_ROWS];
         if ((st = cr_model_score(ev->m, &req, w->scores, can_block))) break;
         for (int64_t r = 0; r < nr; r++) {
             if (!can[r]) continue;
-            const float *sc = w->scores + r * nb;
-            if (!p->keep_seen)
-                for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = (int32_t)r;
-            const int32_t *pos = w->pos_item + pos_at[r];
-            int64_t np = pos_at[r + 1] - pos_at[r], nn = 0;
-            for (int64_t k = 0; k < nb; k++) {
-                int32_t i = req.cand[k];
-                if (w->stamp[i] == (int32_t)r) continue;
-                cr_topk_push(&w->topk[r], sc[k], i);
-                /* positives are few: a linear scan beats a lookup structure here */
-                int64_t j = 0;
-                while (j < np && pos[j] != i) j++;
-                if (j < np) {
-                    float want = w->pos_score[pos_at[r] + j];
-                    if (!(sc[k] == want || (isnan(sc[k]) && isnan(want)))) w->mismatches++;
-                } else {
-                    w->neg[nn++] = sc[k];
-                }
-            }
-            cr_rank_counter_add(&w->rc[r], w->neg, nn);
-            w->n_neg[r] += nn;
-            if (!p->keep_seen)
-                for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) w->stamp[hist[e]] = -1;
+            if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], (int32_t)r);
+            take_scores(w, r, w->scores + r * nb, w->blk, nb);
+            if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
         }
     }
-    if (!st && w->mismatches) score_consistency_fail(&st);
     /* metrics per row */
-    for (int64_t r = 0; r < nr; r++) {
+    for (int64_t r = 0; r < n_init; r++) {
         int64_t ui = u0 + r;
         int64_t n_gt = gt->gt_ptr[ui + 1] - gt->gt_ptr[ui];
         int64_t np = can[r] ? pos_at[r + 1] - pos_at[r] : 0;
@@ -326,8 +347,9 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1) 
                 int64_t k = p->ks[q] < n_top ? p->ks[q] : n_top;
                 for (int64_t j = 0; j < k; j++) w->exposure[q * ev->n_items + w->top[j]]++;
                 ev->novelty[ui * p->n_k + q] = k ? cr_novelty(w->top, k, ev->item_pop, t->n_users) : 0;
-                ev->ild[ui * p->n_k + q] = ev->has_text ? cr_ild(w->top, k, ev->tv.ptr, ev->tv.idx, ev->tv.val) : 0;
             }
+            if (ev->has_text)
+                cr_ild_prefixes(w->top, n_top, ev->tv.ptr, ev->tv.idx, ev->tv.val, p->ks, p->n_k, w->norm, ev->ild + ui * p->n_k);
             /* item-group recall: ground truth of each group, and its hits at each K */
             for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1]; g++) ev->group_gt[ui * 3 + ev->item_group[gt->gt_items[g]]]++;
             /* ranks ascending belong to the counter's positives read from its end (its ranking order) */
@@ -474,7 +496,23 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     for (int64_t c = 0; c < ev.n_cand; c++) ev.is_cand[ev.cand[c]] = 1;
     if ((st = item_statistics(&ev)) || (st = build_text_vectors(d, ev.cand, ev.n_cand, &ev.tv, &ev.has_text))) goto done;
 
-    int64_t n_batches = (nu + BATCH_ROWS - 1) / BATCH_ROWS;
+    /* Batches: up to BATCH_ROWS rows, fewer when the rows' ground truth is large, so that rows x union of
+     * positives stays within about 4M scores. Fixed before the threads start: results do not depend on them. */
+    int64_t *batch_at = cr_malloc((size_t)(nu + 2) * sizeof *batch_at), n_batches = 0;
+    if (!batch_at) {
+        st = cr_fail(CR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t u = 0; u < nu;) {
+        int64_t rows = 0, sum_gt = 0;
+        batch_at[n_batches++] = u;
+        while (u < nu && rows < BATCH_ROWS) {
+            int64_t g = ev.gt->gt_ptr[u + 1] - ev.gt->gt_ptr[u];
+            if (rows && (rows + 1) * (sum_gt + g) > ((int64_t)1 << 22)) break;
+            rows++, sum_gt += g, u++;
+        }
+    }
+    batch_at[n_batches] = nu;
     int threads = 1;
 #ifdef _OPENMP
     threads = p->threads > 0 ? p->threads : omp_get_max_threads();
@@ -493,8 +531,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_batches; b++) {
             if (ts) continue;
-            int64_t u0 = b * BATCH_ROWS, u1 = u0 + BATCH_ROWS < nu ? u0 + BATCH_ROWS : nu;
-            ts = eval_batch(&ev, &w, u0, u1);
+            ts = eval_batch(&ev, &w, batch_at[b], batch_at[b + 1], b);
         }
         if (!ts) {
             #pragma omp critical
@@ -503,6 +540,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         scratch_free(&w);
         thread_st[tid] = ts;
     }
+    cr_free(batch_at);
     for (int k = 0; k < threads && !st; k++) st = thread_st[k];
     if (st) goto done;
 

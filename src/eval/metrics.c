@@ -247,12 +247,15 @@ double cr_novelty(const int32_t *items, int64_t n, const int64_t *item_pop, int6
 /* Dot product of two sparse rows with ascending indices (merge join). */
 static double sparse_dot(const int32_t *ia, const float *va, int64_t na, const int32_t *ib, const float *vb,
                          int64_t nb) {
+    /* branch-free merge: the comparisons are unpredictable, so advance both cursors arithmetically */
     double dot = 0;
     int64_t p = 0, q = 0;
     while (p < na && q < nb) {
-        if (ia[p] < ib[q]) p++;
-        else if (ia[p] > ib[q]) q++;
-        else dot += (double)va[p++] * (double)vb[q++];
+        int32_t x = ia[p], y = ib[q];
+        double prod = (double)va[p] * (double)vb[q];
+        dot += x == y ? prod : 0.0;
+        p += x <= y;
+        q += y <= x;
     }
     return dot;
 }
@@ -282,6 +285,35 @@ double cr_ild(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int
         }
     }
     return total / ((double)n * (double)(n - 1) / 2.0);
+}
+
+void cr_ild_prefixes(const int32_t *items, int64_t n, const int64_t *vec_ptr, const int32_t *vec_idx, const float *vec_val,
+                     const int *ks, int n_k, double *norm, double *out) {
+    for (int64_t a = 0; a < n; a++) norm[a] = sparse_norm(vec_val + vec_ptr[items[a]], vec_ptr[items[a] + 1] - vec_ptr[items[a]]);
+    /* pairs (a, b), a < b, enter every cut K > b: accumulate per b, then prefix-sum */
+    double below = 0;   /* sum of distances of pairs with both members before b */
+    int64_t kmax = 0;
+    for (int q = 0; q < n_k; q++) kmax = ks[q] > kmax ? ks[q] : kmax;
+    if (kmax > n) kmax = n;
+    for (int q = 0; q < n_k; q++) out[q] = 0;
+    for (int64_t b = 0; b < kmax; b++) {
+        int64_t b0 = vec_ptr[items[b]], nb = vec_ptr[items[b] + 1] - b0;
+        for (int64_t a = 0; a < b; a++) {
+            int64_t a0 = vec_ptr[items[a]], na = vec_ptr[items[a] + 1] - a0;
+            double cos = 0;
+            if (norm[a] > 0 && norm[b] > 0) {
+                cos = sparse_dot(vec_idx + a0, vec_val + a0, na, vec_idx + b0, vec_val + b0, nb) / (norm[a] * norm[b]);
+                if (cos > 1.0) cos = 1.0;
+                if (cos < -1.0) cos = -1.0;
+            }
+            below += 1.0 - cos;
+        }
+        /* `below` now covers the first b + 1 items: the cut K = b + 1 */
+        for (int q = 0; q < n_k; q++) {
+            int64_t k = ks[q] < n ? ks[q] : n;
+            if (k == b + 1 && k >= 2) out[q] = below / ((double)k * (double)(k - 1) / 2.0);
+        }
+    }
 }
 
 /* ---- rating errors ---------------------------------------------------------------------------------- */
