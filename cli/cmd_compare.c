@@ -83,7 +83,7 @@ int cmd_compare(int argc, char **argv) {
         for (int c = 0; c < n_cols; c++) {
             char cn[32];
             column_name(c, p.ks, p.n_k, cn, sizeof cn);
-            printf(" %11s", cn);
+            printf(" %15s", cn);
         }
         printf("\n");
         for (int k = 0; k < n_models; k++) {
@@ -91,17 +91,17 @@ int cmd_compare(int argc, char **argv) {
             for (int c = 0; c < n_cols; c++) {
                 double v = column(&res[k]->mean, c, p.n_k), best = v;
                 for (int j = 0; j < n_models; j++) best = column(&res[j]->mean, c, p.n_k) > best ? column(&res[j]->mean, c, p.n_k) : best;
-                printf(" %10.4f%s", v, v == best && n_models > 1 ? "*" : " ");
+                printf(" %14.4f%s", v, v == best && n_models > 1 ? "*" : " ");
             }
             printf("\n");
             if (k == 0) continue;
             printf("%-28s", "  difference, 95% interval");
-            for (int c = 0; c < n_cols; c++) printf(" %+11.4f", mean[k][c]);
+            for (int c = 0; c < n_cols; c++) printf(" %+14.4f ", mean[k][c]);
             printf("\n%-28s", "");
             for (int c = 0; c < n_cols; c++) {
                 char iv[32];
                 snprintf(iv, sizeof iv, "[%+.3f,%+.3f]", lo[k][c], hi[k][c]);
-                printf(" %11s", iv);
+                printf(" %15s", iv);
             }
             printf("\n");
         }

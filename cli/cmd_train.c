@@ -12,7 +12,7 @@ static const cli_cmd_info info = {
     "[--threads N] [--seed N] -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
-    "  itemknn   item-item cosine on co-occurrence, --neighbors per item; scores a user from its history in\n"
+    "  itemknn   item-item cosine on co-occurrence, --neighbors per item and domain; scores a user from its history in\n"
     "            any domain, so users cold in the target domain are scored through the other domains\n"
     "--domain T trains on the events of domain T only (the target-only variant of a baseline).",
 };
@@ -90,7 +90,7 @@ int cmd_train(int argc, char **argv) {
         {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop or itemknn"},
         {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
-        {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item"},
+        {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
         {"shrink", 0, CLI_F64, &p.knn_shrink, NULL, 0, "X", "itemknn: cosine shrinkage, co / (sqrt(n_i n_j) + X)"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
         {"seed", 0, CLI_INT, &seed, NULL, 0, "N", "random seed (models that draw random numbers)"},
@@ -146,7 +146,7 @@ int cmd_train(int argc, char **argv) {
         char settings[256], num[32];
         const char *dom = p.domain >= 0 ? cr_dataset_domain_name(d, p.domain) : NULL;
         if (!strcmp(model, "itemknn"))
-            snprintf(settings, sizeof settings, "%lld neighbours, shrink %g, %s%s", (long long)neighbors, p.knn_shrink,
+            snprintf(settings, sizeof settings, "%lld neighbours per domain, shrink %g, %s%s", (long long)neighbors, p.knn_shrink,
                      dom ? "domain " : "all domains", dom ? dom : "");
         else if (!strcmp(model, "pop"))
             snprintf(settings, sizeof settings, "%s%s%s", p.pop_by_domain ? "by domain, " : "", dom ? "domain " : "all domains",

@@ -1,7 +1,8 @@
 /* test_models.c — the model interface, pop and itemknn: hand-computed popularity and similarity tables (ties,
- * shrink, truncation, repeated events, one-domain training), cross-domain scoring of a cold user, scores
- * surviving save/load, corrupted and unknown .crm files, byte-identical training at any thread count, a
- * brute-force reference for itemknn on synthetic data, fault injection, and the real dataset when present.
+ * shrink, truncation to a quota per domain, repeated events, one-domain training), cross-domain scoring of a
+ * cold user, scores surviving save/load, corrupted and unknown .crm files, byte-identical training at any
+ * thread count, a brute-force reference for itemknn on synthetic data, fault injection, and the real dataset
+ * when present.
  *
  * Models are trained on cr_dataset_inter(d) directly, so these tests do not depend on splits. Neighbour lists
  * are read back from the saved .crm with the public file reader, which also pins the file layout. */
@@ -217,21 +218,103 @@ TEST(models_itemknn_shrink) {
 
 TEST(models_itemknn_truncation_keeps_lowest_index_on_ties) {
     cr_dataset *d = small_dataset();
-    /* a2's four neighbours tie at 0.5: K = 1 keeps a1, K = 2 keeps a1 and a3; a1 keeps its best, b1 */
+    /* K = 1 keeps the best neighbour of each domain (rows as in models_itemknn_similarity_table). a2's four
+     * neighbours all tie at 0.5: in A it keeps a1 over a3, in B b1 over b2, and the row lists them by index.
+     * a1 keeps b1 (1.0) and a2 (0.5), one per domain, and a3 likewise b2 and a2: rows of two, ordered by
+     * similarity across domains. b1 and b2 have neighbours in A only: a1 (1.0) over a2 for b1, a3 (1.0) over
+     * a2 for b2. a4 has none. */
     cr_model *m = train(d, "itemknn", -1, 1, 0, 0);
     knn_view k;
     knn_view_open(&k, m, "k1.crm");
-    ROW(&k, A2, {A1, 0.5f});
-    ROW(&k, A1, {B1, 1.0f});
-    ROW(&k, B2, {A3, 1.0f});
+    ROW(&k, A1, {B1, 1.0f}, {A2, 0.5f});
+    ROW(&k, A2, {A1, 0.5f}, {B1, 0.5f});
+    ROW(&k, A3, {B2, 1.0f}, {A2, 0.5f});
     EMPTY_ROW(&k, A4);
-    CHECK_EQ(k.nnz, 5);
+    ROW(&k, B1, {A1, 1.0f});
+    ROW(&k, B2, {A3, 1.0f});
+    CHECK_EQ(k.nnz, 8);
     cr_file_close(k.f);
     cr_model_free(m);
+    /* K = 2: no item has more than two neighbours in one domain, so nothing is cut and the table is the full
+     * one, a2 keeping all four (two per domain, more than K in the row) */
     m = train(d, "itemknn", -1, 2, 0, 0);
     knn_view_open(&k, m, "k2.crm");
-    ROW(&k, A2, {A1, 0.5f}, {A3, 0.5f});
+    ROW(&k, A1, {B1, 1.0f}, {A2, 0.5f});
+    ROW(&k, A2, {A1, 0.5f}, {A3, 0.5f}, {B1, 0.5f}, {B2, 0.5f});
+    ROW(&k, A3, {B2, 1.0f}, {A2, 0.5f});
+    EMPTY_ROW(&k, A4);
     ROW(&k, B1, {A1, 1.0f}, {A2, 0.5f});
+    ROW(&k, B2, {A3, 1.0f}, {A2, 0.5f});
+    CHECK_EQ(k.nnz, 12);
+    cr_file_close(k.f);
+    cr_model_free(m);
+    cr_dataset_free(d);
+}
+
+/* Two domains, items a1=0 a2=1 a3=2 (A), b1=3 b2=4 (B), one event per (user, item):
+ *   q1: a1 a2 a3 b1    q2: a1 a2 a3    q3: a1 a2 a3    q4: a1 a2 b2    q5: a3 b2    q6: b2    q7: b2
+ * Distinct users n: a1 4, a2 4, a3 4 (q1 q2 q3 q5), b1 1, b2 4 (q4 q5 q6 q7). Co-occurrence: a1-a2 4,
+ * a1-a3 3, a2-a3 3, a1-b1 a2-b1 a3-b1 1, a1-b2 a2-b2 a3-b2 1 (q4, q4, q5), b1-b2 0. sim = co / sqrt(n_i n_j):
+ *   a1-a2 4/4 = 1, a1-a3 a2-a3 3/4 = 0.75, a1-b1 a2-b1 a3-b1 1/2 = 0.5, a1-b2 a2-b2 a3-b2 1/4 = 0.25.
+ * a1's best B neighbour (b1, 0.5) ranks below both A ones: a global top 1 or top 2 would keep no B item. */
+static const char *QUOTA_ITEMS = "item\tdomain\ttitle\ttext\n"
+                                 "a1\tA\t\t\n"
+                                 "a2\tA\t\t\n"
+                                 "a3\tA\t\t\n"
+                                 "b1\tB\t\t\n"
+                                 "b2\tB\t\t\n";
+static const char *QUOTA_INTER = "user\titem\ttimestamp\tvalue\n"
+                                 "q1\ta1\t1\t1\nq1\ta2\t2\t1\nq1\ta3\t3\t1\nq1\tb1\t4\t1\n"
+                                 "q2\ta1\t1\t1\nq2\ta2\t2\t1\nq2\ta3\t3\t1\n"
+                                 "q3\ta1\t1\t1\nq3\ta2\t2\t1\nq3\ta3\t3\t1\n"
+                                 "q4\ta1\t1\t1\nq4\ta2\t2\t1\nq4\tb2\t3\t1\n"
+                                 "q5\ta3\t1\t1\nq5\tb2\t2\t1\n"
+                                 "q6\tb2\t1\t1\n"
+                                 "q7\tb2\t1\t1\n";
+
+TEST(models_itemknn_quota_per_domain) {
+    enum { QA1, QA2, QA3, QB1, QB2, QN };
+    cr_import_params p = cr_import_default_params();
+    p.interactions[p.n_interactions++] = cr_test_write("models-quota-inter.tsv", QUOTA_INTER, -1);
+    p.items[p.n_items++] = cr_test_write("models-quota-items.tsv", QUOTA_ITEMS, -1);
+    cr_dataset *d = NULL;
+    CHECK_OK(cr_dataset_import(&d, &p, NULL));
+    CHECK_EQ(cr_dataset_inter(d)->n_items, QN);
+    CHECK_EQ(cr_dataset_inter(d)->n_domains, 2);
+    CHECK_EQ(cr_dataset_find_item(d, "b1"), QB1);
+    CHECK_EQ(cr_dataset_find_item(d, "b2"), QB2);
+    /* K = 1: every item keeps its best A neighbour and its best B neighbour. a3's A neighbours tie at 0.75
+     * (a1 kept); b1 and b2 have no B neighbour, so one entry each. */
+    cr_model *m = train(d, "itemknn", -1, 1, 0, 0);
+    knn_view k;
+    knn_view_open(&k, m, "quota.crm");
+    ROW(&k, QA1, {QA2, 1.0f}, {QB1, 0.5f});
+    ROW(&k, QA2, {QA1, 1.0f}, {QB1, 0.5f});
+    ROW(&k, QA3, {QA1, 0.75f}, {QB1, 0.5f});
+    ROW(&k, QB1, {QA1, 0.5f});
+    ROW(&k, QB2, {QA1, 0.25f});
+    CHECK_EQ(k.nnz, 8);
+    cr_file_close(k.f);
+    /* a user cold in B, history {a1}: b1 is reached through a1's B neighbour; b2 (cut from B) and a3 (cut
+     * from A) score 0 */
+    const int32_t hist[1] = {QA1}, cand[4] = {QB1, QB2, QA2, QA3};
+    float s[4];
+    CHECK_EQ(score_row(m, hist, 1, cand, 4, s), 1);
+    CHECK_NEAR(s[0], 0.5, 0); CHECK_NEAR(s[1], 0.0, 0); CHECK_NEAR(s[2], 1.0, 0); CHECK_NEAR(s[3], 0.0, 0);
+    /* every A item's row reaches b1: {a2, a3} scores b1 = 0.5 + 0.5 */
+    const int32_t hist2[2] = {QA2, QA3};
+    CHECK_EQ(score_row(m, hist2, 2, cand, 1, s), 1);
+    CHECK_NEAR(s[0], 1.0, 0);
+    /* the other way, a user cold in A, history {b2}: a1 = 0.25 */
+    const int32_t hist3[1] = {QB2}, cand3[3] = {QA1, QA2, QB1};
+    CHECK_EQ(score_row(m, hist3, 1, cand3, 3, s), 1);
+    CHECK_NEAR(s[0], 0.25, 0); CHECK_NEAR(s[1], 0.0, 0); CHECK_NEAR(s[2], 0.0, 0);
+    cr_model_free(m);
+    /* K = 2: a1 keeps all four (two per domain), still by similarity across domains */
+    m = train(d, "itemknn", -1, 2, 0, 0);
+    knn_view_open(&k, m, "quota2.crm");
+    ROW(&k, QA1, {QA2, 1.0f}, {QA3, 0.75f}, {QB1, 0.5f}, {QB2, 0.25f});
+    ROW(&k, QB1, {QA1, 0.5f}, {QA2, 0.5f});
     cr_file_close(k.f);
     cr_model_free(m);
     cr_dataset_free(d);
@@ -324,14 +407,18 @@ static int ref_cmp(const void *pa, const void *pb) {
     return (a->j > b->j) - (a->j < b->j);
 }
 
-/* Dense users x items incidence, co-occurrence by pairs, full sort per item, then the first K. */
+/* Dense users x items incidence, co-occurrence by pairs, full sort per item, then the first K of each domain in
+ * that order (the sorted row filtered, so the order is kept). Returns the number of rows longer than K (which
+ * only a quota per domain allows) through *over, and of rows where some domain lost neighbours through *cut. */
 static void check_against_reference(const cr_dataset *d, const cr_model *m, int32_t domain, int64_t K, double shrink,
-                                    const char *name) {
+                                    const char *name, int64_t *over, int64_t *cut) {
     const cr_interactions *v = cr_dataset_inter(d);
     int64_t nu = v->n_users, ni = v->n_items;
     uint8_t *has = calloc((size_t)(nu * ni), 1);   /* (n_users, n_items) */
     int64_t *n = calloc((size_t)ni, sizeof *n);
     ref_nb *row = malloc((size_t)ni * sizeof *row);
+    int64_t *per = malloc((size_t)v->n_domains * sizeof *per);     /* (n_domains) kept so far in the row */
+    *over = *cut = 0;
     for (int64_t u = 0; u < nu; u++)
         for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++)
             if (domain < 0 || v->item_domain[v->user_items[e]] == domain) has[u * ni + v->user_items[e]] = 1;
@@ -351,7 +438,13 @@ static void check_against_reference(const cr_dataset *d, const cr_model *m, int3
             if (s > 0) row[nr++] = (ref_nb){s, (int32_t)j};
         }
         qsort(row, (size_t)nr, sizeof *row, ref_cmp);
-        if (nr > K) nr = K;
+        memset(per, 0, (size_t)v->n_domains * sizeof *per);
+        int64_t kept = 0;
+        for (int64_t t = 0; t < nr; t++)
+            if (per[v->item_domain[row[t].j]]++ < K) row[kept++] = row[t];
+        *cut += kept < nr;
+        nr = kept;
+        *over += nr > K;
         CHECK_MSG(k.ptr[i + 1] - k.ptr[i] == nr, "item %lld: %lld neighbours, reference %lld", (long long)i,
                   (long long)(k.ptr[i + 1] - k.ptr[i]), (long long)nr);
         for (int64_t t = 0; t < nr; t++) {
@@ -363,7 +456,7 @@ static void check_against_reference(const cr_dataset *d, const cr_model *m, int3
     }
     CHECK_EQ(k.nnz, entries);
     cr_file_close(k.f);
-    free(has), free(n), free(row);
+    free(has), free(n), free(row), free(per);
 }
 
 TEST(models_itemknn_matches_brute_force_reference) {
@@ -373,8 +466,14 @@ TEST(models_itemknn_matches_brute_force_reference) {
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         cr_model *m = train(d, "itemknn", cases[c].domain, cases[c].K, cases[c].shrink, cases[c].threads);
-        check_against_reference(d, m, cases[c].domain, cases[c].K, cases[c].shrink, "ref.crm");
+        int64_t over, cut;
+        check_against_reference(d, m, cases[c].domain, cases[c].K, cases[c].shrink, "ref.crm", &over, &cut);
         cr_model_free(m);
+        /* the small K cut rows, and over all domains keep rows longer than K; one domain's model can't */
+        if (cases[c].K <= 10) CHECK_MSG(cut > 0, "case %zu: no row was cut", c);
+        if (cases[c].K <= 5) CHECK_MSG(over > 0, "case %zu: no row is longer than K", c);
+        if (cases[c].domain >= 0) CHECK_EQ(over, 0);
+        if (cases[c].K == 1000) CHECK_EQ(cut, 0);
     }
     cr_dataset_free(d);
 }
@@ -560,9 +659,14 @@ TEST(models_load_rejects_corrupt_files) {
         CHECK(l == NULL);
         CHECK_CONTAINS(cr_errmsg(), knn_msgs[victim]);
     }
-    /* more neighbours in a row than the model says it keeps */
-    CHECK_STATUS(cr_model_load(&l, rewrite_crm(good, bad, "itemknn.neighbors", NULL, 3, NULL, 0)), CR_ERR_FORMAT);
-    CHECK_CONTAINS(cr_errmsg(), "more than itemknn.neighbors = 3");
+    /* more neighbours in a row than the model says it keeps: a2 has 4, two per domain; with 2 domains the limit
+     * is neighbors x 2, so 2 still loads and 1 does not (a1's 2 are allowed, a2 is the first refused) */
+    CHECK_OK(cr_model_load(&l, rewrite_crm(good, bad, "itemknn.neighbors", NULL, 2, NULL, 0)));
+    cr_model_free(l);
+    l = NULL;
+    CHECK_STATUS(cr_model_load(&l, rewrite_crm(good, bad, "itemknn.neighbors", NULL, 1, NULL, 0)), CR_ERR_FORMAT);
+    CHECK(l == NULL);
+    CHECK_CONTAINS(cr_errmsg(), "bad.crm: item 1 has 4 neighbours, more than itemknn.neighbors = 1 per domain");
     CHECK_STATUS(cr_model_load(&l, rewrite_crm(good, bad, "n_items", NULL, 5, NULL, 0)), CR_ERR_FORMAT);
     CHECK_STATUS(cr_model_load(&l, rewrite_crm(good, bad, "itemknn.domain", NULL, 2, NULL, 0)), CR_ERR_FORMAT);
 

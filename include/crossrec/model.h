@@ -55,7 +55,7 @@ typedef struct {
     const char *model;          /* "pop", "itemknn" */
     int32_t domain;             /* restrict training to one domain (target-only models), -1 = all domains */
     int pop_by_domain;          /* pop: score = count / events of the item's domain, so domains compete fairly */
-    int64_t knn_neighbors;      /* itemknn: neighbours kept per item (default 100) */
+    int64_t knn_neighbors;      /* itemknn: neighbours kept per item in each domain (default 100) */
     double knn_shrink;          /* itemknn: cosine shrinkage, sim = co / (sqrt(n_i n_j) + shrink) (default 0) */
     int threads;                /* 0 = OpenMP default */
     uint64_t seed;

@@ -3,8 +3,10 @@
  * Main type: knn_model, a CSR of neighbour lists. With n_i the number of distinct training users of item i and
  * co(i, j) the number of distinct users with both:
  *     sim(i, j) = co(i, j) / (sqrt(n_i * n_j) + shrink)
- * Users with repeated events count once per item. Each item keeps its `neighbors` best j != i with sim > 0,
- * ordered by (sim descending, item index ascending); that order also breaks ties when truncating.
+ * Users with repeated events count once per item. Each item keeps, in every domain, its `neighbors` best
+ * j != i of that domain with sim > 0 — a quota per domain, because the neighbours of an item in a rich domain
+ * would otherwise all come from its own domain and leave nothing to transfer to a thin one. Rows are ordered
+ * by (sim descending, item index ascending); that order also breaks ties when truncating.
  *
  * Scoring a row: H = the distinct items of its history, in any domain — this is what lets the model score a
  * user who is cold in the target domain through co-occurrence seen in other domains. score(j) = sum over i
@@ -16,7 +18,7 @@
  * integer co-occurrence counts, so the result is the same at any thread count, byte for byte.
  *
  * Invariants (checked on load): ptr[0] = 0, ptr monotone, ptr[n_items] = number of entries; each row has at
- * most `neighbors` entries; idx in 0..n_items-1, != the row's item and not repeated in the row; sim finite
+ * most `neighbors` x n_domains entries; idx in 0..n_items-1, != the row's item and not repeated in the row; sim finite
  * and > 0; entries strictly in (sim desc, idx asc) order.
  *
  * .crm keys: itemknn.neighbors, itemknn.shrink (f64), itemknn.domain; arrays knn.ptr i64 (n_items + 1),
@@ -176,47 +178,25 @@ static int nb_cmp(const void *pa, const void *pb) {
     return nb_better(a, b) ? -1 : nb_better(b, a) ? 1 : 0;
 }
 
-/* Min-heap on the ranking order: h[0] is the worst neighbour kept so far. */
-static void heap_sift_down(nb *h, int64_t n, int64_t k) {
-    for (;;) {
-        int64_t l = 2 * k + 1, r = l + 1, w = k;
-        if (l < n && nb_better(h[w], h[l])) w = l;
-        if (r < n && nb_better(h[w], h[r])) w = r;
-        if (w == k) return;
-        nb t = h[k];
-        h[k] = h[w], h[w] = t;
-        k = w;
-    }
-}
-
-static void heap_push(nb *h, int64_t *n, int64_t cap, nb x) {
-    if (*n < cap) {
-        int64_t k = (*n)++;
-        h[k] = x;
-        while (k > 0) {     /* sift up while the parent ranks better (is not worse) than the new entry */
-            int64_t p = (k - 1) / 2;
-            if (!nb_better(h[p], h[k])) break;
-            nb t = h[p];
-            h[p] = h[k], h[k] = t;
-            k = p;
-        }
-    } else if (nb_better(x, h[0])) {
-        h[0] = x;
-        heap_sift_down(h, *n, 0);
-    }
-}
-
 /* Per-thread scratch for one item row: co (n_items) counts, zero between rows; touched (n_items) the items
- * with co > 0; heap (cap) the best neighbours so far. */
+ * with co > 0; cand (n_items) the candidates with their similarity. */
 typedef struct {
     int32_t *co;
     int32_t *touched;
-    nb *heap;
-    int64_t cap;
+    nb *cand;
 } row_scratch;
 
+/* Candidates grouped by domain (ctx: item_domain), each group in ranking order, for the per-domain quota. */
+static int nb_cmp_domain(const void *pa, const void *pb, void *ctx) {
+    const int32_t *dom = ctx;
+    nb a = *(const nb *)pa, b = *(const nb *)pb;
+    if (dom[a.idx] != dom[b.idx]) return dom[a.idx] < dom[b.idx] ? -1 : 1;
+    return nb_cmp(pa, pb);
+}
+
 /* Computes item i's neighbour list into idx/sim (room for at least the returned count); returns the count. */
-static int64_t knn_row(int64_t i, const csr *ui, const csr *iu, double shrink, row_scratch *s, int32_t *idx, float *sim) {
+static int64_t knn_row(int64_t i, const csr *ui, const csr *iu, const int32_t *item_domain, int64_t K, double shrink,
+                       row_scratch *s, int32_t *idx, float *sim) {
     int64_t nt = 0;
     for (int64_t k = iu->ptr[i]; k < iu->ptr[i + 1]; k++) {
         int32_t u = iu->idx[k];
@@ -226,7 +206,7 @@ static int64_t knn_row(int64_t i, const csr *ui, const csr *iu, double shrink, r
         }
     }
     double n_i = (double)(iu->ptr[i + 1] - iu->ptr[i]);
-    int64_t nh = 0;
+    int64_t nc = 0;
     for (int64_t t = 0; t < nt; t++) {
         int32_t j = s->touched[t];
         int32_t co = s->co[j];
@@ -234,11 +214,18 @@ static int64_t knn_row(int64_t i, const csr *ui, const csr *iu, double shrink, r
         if (j == i) continue;
         double n_j = (double)(iu->ptr[j + 1] - iu->ptr[j]);
         nb x = {(float)((double)co / (sqrt(n_i * n_j) + shrink)), j};
-        if (x.sim > 0) heap_push(s->heap, &nh, s->cap, x);  /* > 0 unless shrink is huge: co >= 1 */
+        if (x.sim > 0) s->cand[nc++] = x;  /* > 0 unless shrink is huge: co >= 1 */
     }
-    qsort(s->heap, (size_t)nh, sizeof *s->heap, nb_cmp);
-    for (int64_t k = 0; k < nh; k++) idx[k] = s->heap[k].idx, sim[k] = s->heap[k].sim;
-    return nh;
+    /* the best K of each domain, then the row in ranking order */
+    qsort_r(s->cand, (size_t)nc, sizeof *s->cand, nb_cmp_domain, (void *)item_domain);
+    int64_t kept = 0;
+    for (int64_t c = 0, run = 0; c < nc; c++) {
+        run = c > 0 && item_domain[s->cand[c].idx] == item_domain[s->cand[c - 1].idx] ? run + 1 : 0;
+        if (run < K) s->cand[kept++] = s->cand[c];
+    }
+    qsort(s->cand, (size_t)kept, sizeof *s->cand, nb_cmp);
+    for (int64_t k = 0; k < kept; k++) idx[k] = s->cand[k].idx, sim[k] = s->cand[k].sim;
+    return kept;
 }
 
 static int train_threads(const cr_train_params *p) {
@@ -265,11 +252,11 @@ static cr_status knn_train(cr_model **out, const cr_dataset *d, const cr_interac
     ptr[0] = 0;
     for (int64_t i = 0; i < n_items; i++) {
         int64_t pairs = 0;
-        for (int64_t k = iu.ptr[i]; k < iu.ptr[i + 1] && pairs < K; k++) {
+        for (int64_t k = iu.ptr[i]; k < iu.ptr[i + 1] && pairs < K * v->n_domains; k++) {
             int32_t u = iu.idx[k];
             pairs += ui.ptr[u + 1] - ui.ptr[u] - 1;
         }
-        int64_t room = pairs < K ? pairs : K;
+        int64_t quota = K * v->n_domains, room = pairs < quota ? pairs : quota;
         if (room > n_items - 1) room = n_items - 1;
         ptr[i + 1] = ptr[i] + room;
     }
@@ -278,15 +265,14 @@ static cr_status knn_train(cr_model **out, const cr_dataset *d, const cr_interac
     sim = cr_malloc(((size_t)total + 1) * sizeof *sim);
     if (!idx || !sim) goto oom;
 
-    int64_t cap = K < n_items ? K : n_items;
     int failed = 0;
     int nthreads = train_threads(p);
     (void)nthreads;
     CR_OMP(omp parallel num_threads(nthreads))
     {
         row_scratch s = {cr_calloc((size_t)n_items + 1, sizeof(int32_t)), cr_malloc(((size_t)n_items + 1) * sizeof(int32_t)),
-                         cr_malloc(((size_t)cap + 1) * sizeof(nb)), cap};
-        int ok = s.co && s.touched && s.heap;
+                         cr_malloc(((size_t)n_items + 1) * sizeof(nb))};
+        int ok = s.co && s.touched && s.cand;
         if (!ok) {
             CR_OMP(omp atomic write)
             failed = 1;
@@ -298,12 +284,12 @@ static cr_status knn_train(cr_model **out, const cr_dataset *d, const cr_interac
             CR_OMP(omp atomic read)
             stop = failed;
             if (!ok || stop) continue;  /* training fails as a whole; skipping rows is harmless */
-            cnt[i] = knn_row(i, &ui, &iu, p->knn_shrink, &s, idx + ptr[i], sim + ptr[i]);
+            cnt[i] = knn_row(i, &ui, &iu, v->item_domain, K, p->knn_shrink, &s, idx + ptr[i], sim + ptr[i]);
             CR_ASSERT(cnt[i] <= ptr[i + 1] - ptr[i]);
         }
         cr_free(s.co);
         cr_free(s.touched);
-        cr_free(s.heap);
+        cr_free(s.cand);
     }
     if (failed) goto oom;
     csr_free(&ui);
@@ -362,8 +348,8 @@ static cr_status knn_check(const knn_model *m, const char *path, int64_t nnz) {
     for (int64_t j = 0; j < n; j++) owner[j] = -1;
     cr_status st = CR_OK;
     for (int64_t i = 0; i < n && !st; i++) {
-        if (ptr[i + 1] - ptr[i] > m->neighbors) {
-            st = cr_fail(CR_ERR_FORMAT, "%s: item %lld has %lld neighbours, more than itemknn.neighbors = %lld", path,
+        if (ptr[i + 1] - ptr[i] > m->neighbors * m->base.n_domains) {
+            st = cr_fail(CR_ERR_FORMAT, "%s: item %lld has %lld neighbours, more than itemknn.neighbors = %lld per domain", path,
                          (long long)i, (long long)(ptr[i + 1] - ptr[i]), (long long)m->neighbors);
             break;
         }
