@@ -899,7 +899,7 @@ TEST(models_cli_train) {
     rc = cr_test_cli(&text, "train '%s' --model itemknn --neighbors 20 --shrink 1.5 --threads 2 -o '%s'", crs, knn);
     CHECK_MSG(rc == 0, "train: %s", text);
     snprintf(num, sizeof num, "%lld,%03lld", (long long)(tr->n_inter / 1000), (long long)(tr->n_inter % 1000));
-    snprintf(want, sizeof want, "trained itemknn (20 neighbours, shrink 1.5, all domains) on %s training events in ", num);
+    snprintf(want, sizeof want, "trained itemknn (20 neighbours per domain, shrink 1.5, all domains) on %s training events in ", num);
     CHECK_CONTAINS(text, want);
     free(text);
     cr_model *m = NULL;
