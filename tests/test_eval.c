@@ -31,7 +31,8 @@ static const char *INTER = "user\titem\ttimestamp\tvalue\n"
                            "u1\ta1\t1\t1\nu1\tb2\t2\t1\n"
                            "u2\ta1\t1\t1\nu2\tb1\t2\t1\nu2\tb3\t3\t1\n"
                            "u3\ta2\t1\t1\nu3\tb1\t2\t1\n"
-                           "u4\ta2\t1\t1\nu4\tb2\t2\t1\n";
+                           "u4\ta2\t1\t1\nu4\tb2\t2\t1\n"
+                           "u5\ta1\t3\t1\n";
 
 static cr_split *cold_split(cr_dataset *d, const char *users_tsv) {
     cr_split_params sp = cr_split_default_params();
@@ -45,7 +46,8 @@ static cr_split *cold_split(cr_dataset *d, const char *users_tsv) {
 
 TEST(eval_hand_computed_pessimistic_ties) {
     cr_dataset *d = load_dataset(INTER, ITEMS);
-    cr_split *s = cold_split(d, "user\tsplit\nu1\ttest\n");
+    /* u5 is held out too but has no B event: no ground truth, skipped and counted */
+    cr_split *s = cold_split(d, "user\tsplit\nu1\ttest\nu5\ttest\n");
     cr_model *m = NULL;
     cr_train_params tp = cr_train_default_params();
     tp.model = "pop";
@@ -55,6 +57,7 @@ TEST(eval_hand_computed_pessimistic_ties) {
     cr_eval_result *r = NULL;
     CHECK_OK(cr_evaluate(s, m, &ep, &r));
     CHECK_EQ(r->n_users, 1);
+    CHECK_EQ(r->n_no_truth, 1);
     CHECK_NEAR(r->mean.recall[0], 0, 0);
     CHECK_NEAR(r->mean.recall[1], 0, 0);
     CHECK_NEAR(r->mean.recall[2], 1, 0);

@@ -126,6 +126,7 @@ cr_eval_params cr_eval_default_params(void);
 /* Per-user results, averaged into the summary below. */
 typedef struct {
     int64_t n_users;            /* users with ground truth in the part */
+    int64_t n_no_truth;         /* users the split held out for the part who have no ground truth: skipped */
     int64_t n_unrepresented;    /* of those, users the model could not represent (all positives missed) */
     int64_t n_gt_outside;       /* ground-truth items that were not candidates (seen-excluded or other domain) */
     int ks[CR_MAX_K];

@@ -546,6 +546,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
 
     /* summary: means over users in position order (identical at any thread count) */
     r->n_users = nu;
+    r->n_no_truth = p->part == CR_PART_TEST ? cr_split_stats_of(s)->test_no_truth : cr_split_stats_of(s)->valid_no_truth;
     r->n_k = p->n_k;
     memcpy(r->ks, p->ks, sizeof r->ks);
     double sum_ild[CR_MAX_K] = {0}, sum_nov[CR_MAX_K] = {0};

@@ -6,6 +6,7 @@
 
 void cr_eval_print(const cr_eval_result *r, const char *model_name, FILE *out) {
     fprintf(out, "%s: %lld users with ground truth", model_name, (long long)r->n_users);
+    if (r->n_no_truth) fprintf(out, " (%lld held-out users without any were skipped)", (long long)r->n_no_truth);
     if (r->n_unrepresented) fprintf(out, "; %lld users the model cannot represent (their positives count as misses)", (long long)r->n_unrepresented);
     if (r->n_gt_outside) fprintf(out, "; %lld ground-truth items not ranked (already seen, or not candidates)", (long long)r->n_gt_outside);
     fprintf(out, "\n%6s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "K", "recall", "ndcg", "hr", "precision", "map", "coverage",
@@ -57,6 +58,7 @@ cr_status cr_eval_json(const cr_eval_result *r, const char *model_name, FILE *ou
     if (!root) return cr_fail(CR_ERR_NOMEM, "out of memory (JSON)");
     json_object_set_new(root, "model", json_string(model_name));
     json_object_set_new(root, "users", json_integer(r->n_users));
+    json_object_set_new(root, "skipped_users_without_truth", json_integer(r->n_no_truth));
     json_object_set_new(root, "unrepresented_users", json_integer(r->n_unrepresented));
     json_object_set_new(root, "ground_truth_not_ranked", json_integer(r->n_gt_outside));
     json_t *m = metrics_json(&r->mean, r->ks, r->n_k);
