@@ -102,6 +102,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libcrossrec.a
 build-bench: build-all $(BENCH_BIN)
 	@/usr/bin/python3 -c "import pandas" 2>/dev/null || { echo "crossrec: installing python3-pandas (bench peer)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas; }
+	@[ -x /usr/bin/time ] || { echo "crossrec: installing time (bench_train's peak memory)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; }
+	@python3 -c "import ensurepip" 2>/dev/null || { echo "crossrec: installing python3-venv python3-dev (bench_train's peers)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-dev; }
 	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done
 
 # libFuzzer targets, built with clang and ASan+UBSan into build/fuzz. Each runs FUZZ_SECONDS on a scratch copy

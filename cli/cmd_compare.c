@@ -63,7 +63,8 @@ int cmd_compare(int argc, char **argv) {
         cr_model *m;
         if ((st = cr_model_load(&m, pos[k + 1]))) break;
         st = cr_evaluate(s, m, &p, &res[k]);
-        names[k] = pos[k + 1];
+        const char *slash = strrchr(pos[k + 1], '/');
+        names[k] = slash ? slash + 1 : pos[k + 1];   /* the table shows file names; paths are in the arguments */
         cr_model_free(m);
     }
     int64_t nu = st ? 0 : res[0]->n_users;

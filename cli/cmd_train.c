@@ -8,12 +8,15 @@
 
 static const cli_cmd_info info = {
     "train",
-    "train split.crs --model pop|itemknn [--domain all|T] [--pop-by-domain] [--neighbors K] [--shrink X] "
-    "[--threads N] [--seed N] -o model.crm",
+    "train split.crs --model pop|itemknn|bpr|als [--domain all|T] [options] -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
     "  itemknn   item-item cosine on co-occurrence, --neighbors per item and domain; scores a user from its history in\n"
     "            any domain, so users cold in the target domain are scored through the other domains\n"
+    "  bpr       BPR matrix factorisation with sampled negatives (--optimizer, --lr, --neg-alpha)\n"
+    "  als       implicit ALS, confidence 1 + alpha * value, conjugate gradient; users unseen in training are\n"
+    "            folded in from their history\n"
+    "bpr and als stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
     "--domain T trains on the events of domain T only (the target-only variant of a baseline).",
 };
 
@@ -84,14 +87,24 @@ static int resolve_domain(const cr_dataset *d, const char *name, int32_t *out) {
 int cmd_train(int argc, char **argv) {
     cr_train_params p = cr_train_default_params();
     const char *model = NULL, *domain = "all", *output = NULL;
-    int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed;
+    int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed, patience = p.patience;
     int quiet = 0;
     const cli_opt opts[] = {
-        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop or itemknn"},
+        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr or als"},
         {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
         {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
         {"shrink", 0, CLI_F64, &p.knn_shrink, NULL, 0, "X", "itemknn: cosine shrinkage, co / (sqrt(n_i n_j) + X)"},
+        {"dim", 0, CLI_INT, &p.dim, NULL, 0, "D", "bpr/als: factors per user and item"},
+        {"epochs", 0, CLI_INT, &p.epochs, NULL, 0, "N", "bpr/als: at most this many epochs"},
+        {"patience", 0, CLI_INT, &patience, NULL, 0, "N", "stop after N epochs without better validation NDCG@10 (0: off)"},
+        {"optimizer", 0, CLI_STR, &p.optimizer, NULL, 0, "NAME", "bpr: sgd, adagrad or adam"},
+        {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "bpr: learning rate"},
+        {"reg", 0, CLI_F64, &p.reg, NULL, 0, "X", "L2 regularisation (negative: bpr 1e-4, als 0.01)"},
+        {"neg-alpha", 0, CLI_F64, &p.neg_alpha, NULL, 0, "X", "bpr: negatives ~ (count + 1)^X (0 uniform)"},
+        {"alpha", 0, CLI_F64, &p.als_alpha, NULL, 0, "X", "als: confidence 1 + X * value"},
+        {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},
+        {"log", 0, CLI_STR, &p.log_path, NULL, 0, "FILE", "one TSV row per epoch"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
         {"seed", 0, CLI_INT, &seed, NULL, 0, "N", "random seed (models that draw random numbers)"},
         {"output", 'o', CLI_STR, &output, NULL, 0, "FILE", "model file to write (.crm)"},
@@ -103,7 +116,7 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&info, opts, argc, argv, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 0 : rc;
     if (n_pos != 1) return cli_usage_error(&info, "give one split file (.crs)");
-    if (!model) return cli_usage_error(&info, "give --model (pop or itemknn)");
+    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr or als)");
     int known = 0;
     for (const char *const *n = cr_model_names(); *n; n++) known |= !strcmp(*n, model);
     if (!known) return unknown_model(model);
@@ -112,6 +125,9 @@ int cmd_train(int argc, char **argv) {
     if (threads < 0 || threads > 4096) return cli_usage_error(&info, "--threads must be 0..4096");
     if (seed < 0) return cli_usage_error(&info, "--seed must be >= 0");
     if (!output) return cli_usage_error(&info, "no output file: give -o model.crm");
+    if (patience < 0 || patience > 1000000) return cli_usage_error(&info, "--patience must be >= 0");
+    p.patience = (int)patience;
+    p.quiet = quiet;
     p.model = model;
     p.knn_neighbors = neighbors;
     p.threads = (int)threads;
@@ -126,6 +142,7 @@ int cmd_train(int argc, char **argv) {
         return rc;
     }
     const cr_interactions *train = cr_split_train(s);
+    p.valid = s;   /* early stopping looks at the split's validation users, never at its test users */
     int64_t events = 0;     /* the events the model actually sees */
     for (int64_t e = 0; e < train->n_inter; e++) events += p.domain < 0 || train->item_domain[train->user_items[e]] == p.domain;
 

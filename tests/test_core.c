@@ -153,3 +153,28 @@ TEST(core_hash32_vectors) {
     CHECK_EQ(cr_hash64("", 0), 0xcbf29ce484222325ull);
     CHECK_EQ(cr_hash64("a", 1), 0xaf63dc4c8601ec8cull);
 }
+
+TEST(core_slab_layout) {
+    cr_tensor t[3] = {{"user", 5, 3, 0}, {"item", 7, 3, 0}, {"bias", 1, 7, 0}};
+    cr_slab s;
+    CHECK_OK(cr_slab_init(&s, t, 3));
+    CHECK_EQ(s.t[0].offset, 0);
+    CHECK_EQ(s.t[1].offset, 16);    /* 15 floats rounded up to 16: 64-byte aligned views */
+    CHECK_EQ(s.t[2].offset, 48);
+    CHECK_EQ(s.size, 64);
+    CHECK(((uintptr_t)s.data & 63) == 0);
+    CHECK_EQ(cr_slab_find(&s, "item"), 1);
+    CHECK_EQ(cr_slab_find(&s, "nope"), -1);
+    cr_rng r;
+    cr_rng_named(&r, 1, "slab");
+    cr_slab_normal(&s, 1, 0.1, &r);
+    CHECK(cr_slab_at(&s, 1)[0] != 0 && cr_slab_at(&s, 0)[0] == 0);
+    cr_slab g;
+    CHECK_OK(cr_slab_like(&g, &s));
+    CHECK_EQ(g.size, s.size);
+    CHECK(cr_slab_at(&g, 1)[0] == 0);
+    cr_slab_free(&g);
+    cr_slab_free(&s);
+    cr_tensor bad = {"x", -1, 2, 0};
+    CHECK_STATUS(cr_slab_init(&s, &bad, 1), CR_ERR_ARG);
+}

@@ -156,6 +156,39 @@ uint32_t cr_hash32(const void *data, size_t len, uint32_t seed);
 /* 64-bit FNV-1a, used for stream names and internal tables (not persisted). */
 uint64_t cr_hash64(const void *data, size_t len);
 
+/* ---- parameter slabs ------------------------------------------------------------------------------------ */
+
+/* All parameters of a model in one float array (STYLE.md, llm.c); named tensors are views at 64-byte aligned
+ * offsets. Gradients and optimizer moments use slabs of the same layout, so zeroing, norms, saving and a
+ * future all-reduce are one loop over `data`. */
+#define CR_MAX_TENSORS 32
+
+typedef struct {
+    char name[48];
+    int64_t rows, cols;     /* a vector is (1, n) */
+    int64_t offset;         /* in floats from the slab start, a multiple of 16 (64 bytes) */
+} cr_tensor;
+
+typedef struct {
+    float *data;            /* (size) 64-byte aligned; owned unless `borrowed` */
+    int64_t size;
+    int n;
+    cr_tensor t[CR_MAX_TENSORS];
+    int borrowed;           /* data points into memory the slab does not own (a mapped file) */
+} cr_slab;
+
+/* Lays out the tensors (name, rows, cols given; offsets computed) and allocates zeroed data. CR_ERR_ARG for
+ * more than CR_MAX_TENSORS tensors, a negative shape or a name too long; CR_ERR_NOMEM. */
+cr_status cr_slab_init(cr_slab *s, const cr_tensor *tensors, int n);
+/* A zeroed slab of the same layout (gradients, moments, the best epoch's copy). */
+cr_status cr_slab_like(cr_slab *dst, const cr_slab *src);
+void cr_slab_free(cr_slab *s);
+/* Index of a tensor by name, or -1. */
+int cr_slab_find(const cr_slab *s, const char *name);
+static inline float *cr_slab_at(const cr_slab *s, int i) { return s->data + s->t[i].offset; }
+/* Fills tensor i with N(0, std^2) draws (std 0: zeros). */
+void cr_slab_normal(cr_slab *s, int i, double std, cr_rng *r);
+
 /* ---- small helpers -------------------------------------------------------------------------------- */
 
 double cr_now(void);        /* monotonic seconds */

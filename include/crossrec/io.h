@@ -42,6 +42,12 @@ uint32_t cr_crc32c_sw(uint32_t crc, const void *data, size_t len);
 int cr_crc32c_hw_available(void);
 uint32_t cr_crc32c_hw(uint32_t crc, const void *data, size_t len);
 
+/* ---- paths ---- */
+
+/* Creates dir and its missing parents (mkdir -p). CR_ERR_IO naming the part that failed, or when dir exists
+ * but is not a directory. */
+cr_status cr_mkdirs(const char *dir);
+
 /* ---- dtypes ---- */
 
 typedef enum { CR_DT_U8 = 1, CR_DT_I32, CR_DT_I64, CR_DT_F32, CR_DT_F64, CR_DT_F16 } cr_dtype;

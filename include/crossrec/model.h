@@ -52,13 +52,26 @@ struct cr_model {
 
 /* Training settings for all model types; each type reads the fields it needs. */
 typedef struct {
-    const char *model;          /* "pop", "itemknn" */
+    const char *model;          /* "pop", "itemknn", "bpr", "als" */
     int32_t domain;             /* restrict training to one domain (target-only models), -1 = all domains */
     int pop_by_domain;          /* pop: score = count / events of the item's domain, so domains compete fairly */
     int64_t knn_neighbors;      /* itemknn: neighbours kept per item in each domain (default 100) */
     double knn_shrink;          /* itemknn: cosine shrinkage, sim = co / (sqrt(n_i n_j) + shrink) (default 0) */
     int threads;                /* 0 = OpenMP default */
     uint64_t seed;
+    /* matrix factorisation: bpr, als */
+    int64_t dim;                /* factors per user and item (default 64) */
+    int64_t epochs;             /* at most this many epochs (default 20) */
+    int patience;               /* stop after this many epochs without better validation NDCG@10 (default 3; 0 off) */
+    const char *optimizer;      /* bpr: "sgd", "adagrad" or "adam" (default "adagrad") */
+    double lr;                  /* bpr: learning rate (default 0.05) */
+    double reg;                 /* L2 regularisation; negative: the model's default (bpr 1e-4, als 0.01) */
+    double neg_alpha;           /* bpr: negatives drawn with probability ~ (training count + 1)^neg_alpha (0: uniform) */
+    double als_alpha;           /* als: confidence 1 + als_alpha * value (default 40) */
+    int64_t cg_steps;           /* als: conjugate-gradient steps per least-squares solve (default 3) */
+    const char *log_path;       /* one TSV row per epoch */
+    int quiet;                  /* no settings table or epoch rows */
+    const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */
 } cr_train_params;
 
 cr_train_params cr_train_default_params(void);

@@ -945,33 +945,13 @@ fail:
 
 /* ---- export -------------------------------------------------------------------------------------------- */
 
-static cr_status make_dirs(const char *dir) {
-    size_t n = strlen(dir);
-    if (n == 0) return cr_fail(CR_ERR_ARG, "export: empty directory name");
-    char *p = dup_str(dir);
-    if (!p) return nomem("export");
-    cr_status st = CR_OK;
-    /* each prefix ending at a '/', then the whole path; ones that exist are fine */
-    for (size_t i = 1; i <= n && st == CR_OK; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) st = cr_fail(CR_ERR_IO, "%s: %s", p, strerror(errno));
-        p[i] = c;
-    }
-    cr_free(p);
-    struct stat sb;
-    if (st == CR_OK && stat(dir, &sb) != 0) st = cr_fail(CR_ERR_IO, "%s: %s", dir, strerror(errno));
-    else if (st == CR_OK && !S_ISDIR(sb.st_mode)) st = cr_fail(CR_ERR_IO, "%s: not a directory", dir);
-    return st;
-}
 
 /* The three files are written as NAME.tmp and renamed once all are complete, so a failed write never leaves
  * a partial file (an older complete export stays). No fsync: an export is regenerated from the .crs at will. */
 cr_status cr_split_export(const cr_split *s, const char *dir) {
     static const char *const names[3] = {"train.tsv", "valid.tsv", "test.tsv"};
     const cr_interactions *v = cr_dataset_inter(s->d);
-    cr_status st = make_dirs(dir);
+    cr_status st = cr_mkdirs(dir);
     if (st) return st;
     size_t dlen = strlen(dir);
     char *paths[3] = {NULL, NULL, NULL}, *tmps[3] = {NULL, NULL, NULL};

@@ -22,6 +22,7 @@
  *  - exactly n_inter event lines; per-user timestamps strictly increase; fields never hold tabs or newlines.
  */
 #include "crossrec/data.h"
+#include "crossrec/io.h"
 #include "data/synth_impl.h"
 
 #include <errno.h>
@@ -563,27 +564,6 @@ static int digits(int64_t n) {
     return k;
 }
 
-static cr_status make_dirs(const char *dir) {
-    size_t n = strlen(dir);
-    if (n == 0) return cr_fail(CR_ERR_ARG, "synth: empty output directory name");
-    char *p = cr_malloc(n + 1);
-    if (!p) return nomem("path", (int64_t)n);
-    memcpy(p, dir, n + 1);
-    cr_status st = CR_OK;
-    /* mkdir every prefix that ends at a '/', then the whole path; existing ones are fine */
-    for (size_t i = 1; i <= n && st == CR_OK; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) st = cr_fail(CR_ERR_IO, "%s: %s", p, strerror(errno));
-        p[i] = c;
-    }
-    cr_free(p);
-    struct stat sb;
-    if (st == CR_OK && stat(dir, &sb) != 0) st = cr_fail(CR_ERR_IO, "%s: %s", dir, strerror(errno));
-    else if (st == CR_OK && !S_ISDIR(sb.st_mode)) st = cr_fail(CR_ERR_IO, "%s: not a directory", dir);
-    return st;
-}
 
 /* ---- items.tsv ----------------------------------------------------------------------------------- */
 
@@ -824,7 +804,7 @@ cr_status cr_synth_write(const char *dir, const cr_synth_params *p) {
     const char *bad = cr_synth_check_params(p);
     if (bad) return cr_fail(CR_ERR_ARG, "synth: %s", bad);
     if (!dir) return cr_fail(CR_ERR_ARG, "synth: no output directory");
-    cr_status st = make_dirs(dir);
+    cr_status st = cr_mkdirs(dir);
     if (st) return st;
     static const char *const names[2] = {"interactions.tsv", "items.tsv"};
     char *path[2] = {NULL, NULL}, *tmp[2] = {NULL, NULL};

@@ -89,8 +89,9 @@ static cr_status build_text_vectors(const cr_dataset *d, const int32_t *cand, in
         qsort(tok, (size_t)n, sizeof *tok, cmp_u32);
         cr_status st;
         if ((st = cr_grow((void **)&tv->idx, &cap, nnz + n, sizeof *tv->idx))) return st;
-        int64_t vcap = cap;
-        if (!(tv->val = cr_realloc(tv->val, (size_t)(vcap ? vcap : 1) * sizeof *tv->val))) return cr_fail(CR_ERR_NOMEM, "out of memory (text vectors)");
+        float *val = cr_realloc(tv->val, (size_t)(cap ? cap : 1) * sizeof *tv->val);
+        if (!val) return cr_fail(CR_ERR_NOMEM, "out of memory (text vectors)");
+        tv->val = val;
         for (int64_t k = 0; k < n; k++) {
             if (k && tok[k] == tok[k - 1]) {
                 tv->val[nnz - 1] += 1;

@@ -11,12 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Registry: cr_model_names() lists the same types in the same order. */
-static const cr_model_type *const types[] = {&cr_pop_type, &cr_itemknn_type};
-static const char *const type_names[] = {"pop", "itemknn", NULL};
+/* Registry of the types a .crm can hold (fitting is in src/train/train.c). */
+static const cr_model_type *const types[] = {&cr_pop_type, &cr_itemknn_type, &cr_bpr_type, &cr_als_type};
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
-
-const char *const *cr_model_names(void) { return type_names; }
 
 static const cr_model_type *find_type(const char *name) {
     for (int i = 0; i < N_TYPES; i++)
@@ -32,44 +29,6 @@ static const char *known_list(char *buf) {
     for (int i = 0; i < N_TYPES && n < KNOWN_CAP; i++)
         n += (size_t)snprintf(buf + n, KNOWN_CAP - n, "%s%s", i ? ", " : "", types[i]->name);
     return buf;
-}
-
-cr_train_params cr_train_default_params(void) {
-    cr_train_params p;
-    memset(&p, 0, sizeof p);
-    p.model = "pop";
-    p.domain = -1;
-    p.pop_by_domain = 0;
-    p.knn_neighbors = 100;
-    p.knn_shrink = 0.0;
-    p.threads = 0;
-    p.seed = 42;
-    return p;
-}
-
-cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
-    *m = NULL;
-    char known[KNOWN_CAP];
-    if (!p->model) return cr_fail(CR_ERR_ARG, "no model type given (known: %s)", known_list(known));
-    const cr_model_type *t = find_type(p->model);
-    if (!t) return cr_fail(CR_ERR_ARG, "model type '%s' is not known (known: %s)", p->model, known_list(known));
-    const cr_interactions *v = cr_dataset_inter(d);
-    if (!train || train->n_users != v->n_users || train->n_items != v->n_items || train->n_domains != v->n_domains)
-        return cr_fail(CR_ERR_ARG, "training interactions are not a view of the dataset (users, items or domains differ)");
-    if (p->domain < -1 || p->domain >= v->n_domains)
-        return cr_fail(CR_ERR_ARG, "training domain %d is outside -1..%lld", p->domain, (long long)v->n_domains - 1);
-    if (p->knn_neighbors < 1 || p->knn_neighbors > INT32_MAX)
-        return cr_fail(CR_ERR_ARG, "neighbours per item must be at least 1 (got %lld)", (long long)p->knn_neighbors);
-    if (!isfinite(p->knn_shrink) || p->knn_shrink < 0)
-        return cr_fail(CR_ERR_ARG, "shrink must be a finite number >= 0 (got %g)", p->knn_shrink);
-    if (p->threads < 0) return cr_fail(CR_ERR_ARG, "threads must be >= 0 (got %d)", p->threads);
-    cr_status st = t->train(m, d, train, p);
-    if (st) return st;
-    (*m)->n_users = v->n_users;
-    (*m)->n_items = v->n_items;
-    (*m)->n_domains = v->n_domains;
-    (*m)->dataset_crc = cr_dataset_file_crc(d);
-    return CR_OK;
 }
 
 /* Everything a type's score function relies on, so that types index their arrays without checks. */

@@ -1,0 +1,144 @@
+/* crossrec/train.h — the training engine: parameter slabs, optimizers, negative samplers, learning-rate
+ * schedules, and the epoch loop with validation, early stopping, logging and exact resume.
+ *
+ * Layering: models (src/models) hold what a trained model needs to score and to be saved; fitting lives here
+ * (src/train), above them, and may use evaluation (early stopping on the split's validation users).
+ *
+ * Parameters live in slabs (cr_slab, core.h); gradients and optimizer moments in slabs of the same layout. */
+#ifndef CROSSREC_TRAIN_H
+#define CROSSREC_TRAIN_H
+
+#include "crossrec/eval.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- optimizers ------------------------------------------------------------------------------------------ */
+
+typedef enum { CR_OPT_SGD = 0, CR_OPT_ADAGRAD, CR_OPT_ADAM } cr_opt_kind;
+
+typedef struct {
+    cr_opt_kind kind;
+    float lr;               /* base learning rate */
+    float beta1, beta2;     /* Adam (0.9, 0.999) */
+    float eps;              /* Adagrad / Adam (1e-8 for both), > 0: keeps 0 / (0 + eps) from being NaN */
+    float weight_decay;     /* L2, added to the gradient of updated entries */
+} cr_opt_params;
+
+/* lr 0.05 (sgd, adagrad) or 0.001 (adam), beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0. */
+cr_opt_params cr_opt_default_params(cr_opt_kind kind);
+const char *cr_opt_name(cr_opt_kind kind);                   /* "sgd", "adagrad", "adam" ("unknown") */
+int cr_opt_from_name(const char *name, cr_opt_kind *kind);   /* 0 ok, -1 unknown (or NULL) */
+
+typedef struct {
+    cr_opt_params p;
+    cr_slab m, v;           /* moments, layout of the parameter slab (Adagrad uses v; SGD none) */
+    int64_t step;           /* global step, for Adam's bias correction */
+} cr_optimizer;
+
+/* Zeroed moment slabs in the layout of `params` (cr_slab_like), step 0. Errors: CR_ERR_ARG (unknown kind;
+ * lr or weight_decay negative or not finite; eps not > 0 for adagrad/adam; a beta outside [0, 1) for adam),
+ * CR_ERR_NOMEM; *o is then empty (free is a no-op). */
+cr_status cr_opt_init(cr_optimizer *o, const cr_slab *params, const cr_opt_params *p);
+void cr_opt_free(cr_optimizer *o);     /* NULL ok */
+/* Applies the update for n consecutive parameters at slab offset `off` from their gradient g (n floats), with
+ * learning rate lr (the schedule's value). With x = params[off+k], grad = g[k] + weight_decay * x:
+ *   sgd:     x -= lr grad
+ *   adagrad: v += grad^2;  x -= lr grad / (sqrt(v) + eps)
+ *   adam:    m = b1 m + (1 - b1) grad;  v = b2 v + (1 - b2) grad^2;
+ *            x -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),  t = max(step, 1)
+ * in float, bias corrections computed in double and rounded to float. Lazy for sparse rows: only these entries
+ * and their moments change; Adam uses the global step for bias correction. Hogwild-safe in the sense that
+ * concurrent updates of disjoint ranges are independent. off + n beyond the slab is a bug (CR_ASSERT). */
+void cr_opt_update(cr_optimizer *o, cr_slab *params, int64_t off, const float *g, int64_t n, float lr);
+/* Scalar reference of cr_opt_update (the test oracle); cr_opt_update gives bit-identical results. */
+void cr_opt_update_ref(cr_optimizer *o, cr_slab *params, int64_t off, const float *g, int64_t n, float lr);
+/* Counts one optimisation step (call once per batch). */
+static inline void cr_opt_step(cr_optimizer *o) { o->step++; }
+
+/* ---- learning-rate schedules ------------------------------------------------------------------------------ */
+
+typedef enum { CR_LR_CONSTANT = 0, CR_LR_LINEAR, CR_LR_COSINE } cr_lr_kind;
+
+typedef struct {
+    cr_lr_kind kind;
+    int64_t warmup;         /* steps of linear warm-up from 0 */
+    int64_t total;          /* steps over which linear / cosine decay to final_ratio */
+    double final_ratio;     /* lr at the end = base * final_ratio */
+} cr_schedule;
+
+/* The learning rate at optimisation step `step` (0-based; negative counts as 0). With W = warmup, T = total:
+ * step < W: base * step / W (0 at step 0); then, with f = min((step - W) / T, 1) and r = final_ratio,
+ * constant: base; linear: base (1 - f (1 - r)); cosine: base (r + (1 - r)(1 + cos(pi f)) / 2). T <= 0: no
+ * decay. s NULL: base. */
+double cr_lr_at(const cr_schedule *s, double base, int64_t step);
+
+/* ---- negative samplers -------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t n;
+    int32_t *items;         /* (n) the items that can be drawn */
+    float *prob;            /* (n) alias table: probability of the column */
+    int32_t *alias;         /* (n) alias of the column */
+} cr_sampler;
+
+/* Items of `domain` (-1: all items), ascending, weighted by (training count + 1)^alpha (count from
+ * train->item_ptr): alpha 0 is uniform, 1 popularity. Walker's alias method built deterministically (Vose's
+ * construction, sampler.c): O(1) per draw. Errors: CR_ERR_ARG (domain outside -1..n_domains-1, a domain with
+ * no items, alpha not finite), CR_ERR_NOMEM; *s is then empty. */
+cr_status cr_sampler_init(cr_sampler *s, const cr_interactions *train, int32_t domain, double alpha);
+/* One item: column cr_rng_below(r, n), kept if cr_rng_uniform(r) < prob[column], else its alias. Read-only on
+ * the sampler: threads may share it, each with its own cr_rng. */
+int32_t cr_sampler_draw(const cr_sampler *s, cr_rng *r);
+void cr_sampler_free(cr_sampler *s);     /* NULL ok */
+
+/* ---- the epoch loop ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t epochs;         /* at most this many (default 20) */
+    int patience;           /* stop after this many epochs without a better validation NDCG@10 (0 = never) */
+    const char *log_path;   /* one TSV row per epoch */
+    int quiet;              /* no settings table or epoch rows on stdout */
+} cr_loop_params;
+
+cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet */
+
+/* What a fitting routine gives the loop. */
+typedef struct cr_fit cr_fit;
+struct cr_fit {
+    /* One pass over the training data (epoch: 0-based index); returns the mean loss. */
+    cr_status (*epoch)(cr_fit *f, int64_t epoch, double *loss);
+    /* The model as it is now (borrowed; valid until the next epoch), for validation. */
+    const cr_model *(*model)(cr_fit *f);
+    /* Parameters to keep from the best epoch (the model reads them): copied after an improving epoch and
+     * restored at the end. NULL: keep the last epoch. */
+    cr_slab *params;
+};
+
+typedef struct {
+    int64_t epochs_run, best_epoch;
+    double best_ndcg;       /* validation NDCG@10 of the kept parameters (NaN without validation users) */
+    double seconds;
+} cr_loop_report;
+
+/* Runs epochs; after each, when valid_split (may be NULL) has validation users, evaluates NDCG@10 on them
+ * (CR_PART_VALID only: the test part is never scored); keeps the parameters of the first epoch with the
+ * strictly best NDCG (copied back into f->params at the end); stops after `patience` epochs without
+ * improvement (patience > 0 and validation users only) or after p->epochs. Without validation users the last
+ * epoch is kept and best_ndcg is NaN. Unless quiet, prints to stdout the `settings` line (when not NULL), a
+ * header and one row per epoch: epoch (1-based), loss (%.5f), validation NDCG@10 (%.4f, "-" without
+ * validation), seconds of the epoch (training + validation); when stderr is a terminal, a progress line there.
+ * With log_path, writes the same columns as TSV (header `epoch loss valid_ndcg@10 seconds`; loss and NDCG
+ * %.6f, "nan" without validation), created/truncated at the start and flushed after each row.
+ * Errors: CR_ERR_ARG (epochs < 1, patience < 0, no epoch callback, validation without model callback),
+ * CR_ERR_IO naming the log path, CR_ERR_NOMEM (the best-epoch copy, allocated before the first epoch), and
+ * errors of the callbacks and of cr_evaluate as they are. The report is filled on every path (epochs_run:
+ * epochs completed). */
+cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_params *p, const char *settings,
+                        cr_loop_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,344 @@
+/* fit_bpr.c — BPR-MF: matrix factorisation fitted to pairwise preferences with sampled negatives (Rendle et
+ * al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", 2009).
+ *
+ * The model is a cr_mf_model of type "bpr" (src/models/mf.c): score(u, i) = <p_u, q_i>. One sample is a
+ * training event (u, i) and a negative j; with x = <p_u, q_i - q_j> and c = 1 - sigmoid(x):
+ *     loss = -log sigmoid(x)         d/dp_u = -c (q_i - q_j)     d/dq_i = -c p_u     d/dq_j = c p_u
+ * plus the L2 term (reg/2)(|p_u|^2 + |q_i|^2 + |q_j|^2) on the three touched rows, which the optimizer applies
+ * as weight decay. Each sample updates its three rows through cr_opt_update (lazy: only those rows and their
+ * moments change) and counts one optimizer step (cr_opt_step): a batch is one sample.
+ *
+ * An epoch is n samples, n the number of training events (of the trained domain): each draws an event
+ * uniformly (a user with more events is drawn more often, a repeated event counts each time), then a negative
+ * from the sampler of the positive's domain, weighted by (training count + 1)^neg_alpha. With --domain T
+ * (target-only) only T's events are used and negatives come from T. With all domains, negatives still come
+ * from the positive's own domain: BPR then learns to rank items within a domain, which is how the model is
+ * evaluated (candidates are one domain's items), and a cross-domain negative would mostly teach which domain
+ * a user is active in. A negative the user has a training event with (of the used ones) is redrawn up to 10
+ * times; a sample still without a negative is skipped (it happens only for users who have nearly every item of
+ * a domain).
+ *
+ * Determinism: the samples are processed in order on one thread (p->threads only affects validation), the
+ * initial factors come from the stream "bpr.init", epoch e's events from "bpr.events.<e>" and its negatives
+ * from "bpr.negatives.<e>" of one seed, so a seed gives byte-identical factors at any thread count. The epoch
+ * runs as a short software pipeline (draw, read, prefetch a few samples ahead of the update) because an update
+ * is cheap next to the cache misses of its random rows; it applies the samples in the same order as a plain
+ * loop would. Factors start as N(0, 0.1^2); rows that training never touches (users without events, items
+ * outside a target-only model's domain) are zero.
+ *
+ * Early stopping and the per-epoch table are cr_train_loop's (train.h): the loop keeps the parameter slab of
+ * the epoch with the best validation NDCG@10. The loss it reports is the mean -log sigmoid(x) of the epoch's
+ * samples, before each sample's update, without the L2 term. */
+#include "train_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The `omp simd` loops below are hints. Sanitizer builds (null, alignment and pointer-overflow checks on every
+ * load) keep clang from vectorising them, which it reports as an error under -Werror; that loss is harmless. */
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+
+#define BPR_REDRAWS 10
+#define BPR_DEFAULT_REG 1e-4
+#define BPR_INIT_STD 0.1
+
+float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
+                  float *restrict gu, float *restrict gi, float *restrict gj) {
+    float x = 0.0f;
+    CR_OMP(omp simd reduction(+ : x))
+    for (int64_t k = 0; k < dim; k++) x += pu[k] * (qi[k] - qj[k]);
+    /* From e = exp(-|x|) <= 1 nothing overflows: c = sigmoid(-x), loss = log(1 + exp(-x)) = softplus(-x). */
+    float e = expf(-fabsf(x)), c, loss;
+    if (x >= 0) {
+        c = e / (1.0f + e);
+        loss = log1pf(e);
+    } else {
+        c = 1.0f / (1.0f + e);
+        loss = -x + log1pf(e);
+    }
+    CR_OMP(omp simd)
+    for (int64_t k = 0; k < dim; k++) {
+        gu[k] = -c * (qi[k] - qj[k]);
+        gi[k] = -c * pu[k];
+        gj[k] = c * pu[k];
+    }
+    return loss;
+}
+
+typedef struct {
+    cr_fit fit;                 /* first: the loop's callbacks get &fit back */
+    cr_mf_model *m;
+    cr_optimizer opt;
+    float lr;
+    uint64_t seed;
+    int64_t n_ev;               /* training events used (of the trained domain) */
+    int32_t *ev;                /* (n_ev, 2) user and item of each used event (one cache line for both) */
+    int64_t *seen_ptr;          /* (n_users + 1) */
+    int32_t *seen;              /* (seen_ptr[n_users]) each user's distinct used items, ascending */
+    cr_sampler *samplers;       /* (n_domains) by the positive's domain (all domains), or (1) for domain >= 0 */
+    int64_t n_samplers;
+    const int32_t *item_domain; /* (n_items) */
+    int32_t domain;
+    float *grad;                /* (3, dim) gradients of p_u, q_i, q_j */
+    int64_t skipped;            /* samples without an acceptable negative, all epochs */
+} bpr_fit;
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether sorted list a[0..n) holds x. Branch-free (a conditional move per halving): the lists are short and
+ * the outcome of each comparison is random, so branches would mostly be mispredicted. */
+static int has_item(const int32_t *a, int64_t n, int32_t x) {
+    if (n == 0) return 0;
+    const int32_t *p = a;     /* the last element <= x is in p[0 .. len) */
+    for (int64_t len = n; len > 1;) {
+        int64_t half = len / 2;
+        p = p[half] <= x ? p + half : p;
+        len -= half;
+    }
+    return *p == x;
+}
+
+/* Uniform in [0, n), n >= 1. cr_rng_below is unbiased but 32-bit; beyond that the modulo bias is < 2^-31. */
+static int64_t draw_below(cr_rng *r, int64_t n) {
+    if (n <= (int64_t)UINT32_MAX) return (int64_t)cr_rng_below(r, (uint32_t)n);
+    return (int64_t)(cr_rng_u64(r) % (uint64_t)n);
+}
+
+/* Asks for the cache lines of n bytes at x. */
+static inline void prefetch(const void *x, int64_t n) {
+#if defined(__GNUC__)
+    for (int64_t k = 0; k < n; k += 64) __builtin_prefetch((const char *)x + k, 1, 3);
+#else
+    (void)x, (void)n;
+#endif
+}
+
+/* A sample on its way through the pipeline of bpr_epoch. */
+typedef struct {
+    int64_t e;          /* the event drawn */
+    int32_t u, i, j;    /* its user and item, the negative (-1: none acceptable) */
+} bpr_sample;
+
+/* Stages, in samples ahead of the update. Every random access of a sample (its event, the user's list of
+ * items, the item's domain, three parameter rows and their moments) is a likely cache miss; each stage asks
+ * for what a later one reads. The results do not depend on the depths: events and negatives come from two
+ * streams, each drawn in sample order. */
+#define AHEAD_EVENT 6   /* draw the event; prefetch it */
+#define AHEAD_USER 4    /* read (u, i); prefetch the user's list offsets and the item's domain */
+#define AHEAD_LIST 2    /* prefetch the start of the user's item list */
+#define AHEAD_NEG 1     /* draw the negative; prefetch the three rows and their moments */
+#define RING 8          /* > AHEAD_EVENT, a power of two */
+
+static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
+    bpr_fit *b = (bpr_fit *)f;
+    cr_mf_model *m = b->m;
+    const int64_t dim = m->dim, n = b->n_ev, row_bytes = dim * (int64_t)sizeof(float);
+    cr_slab *P = &m->params;
+    const int64_t user_off = P->t[0].offset, item_off = P->t[1].offset;
+    float *moment[2] = {b->opt.v.data, b->opt.m.data};     /* NULL where the optimizer keeps none */
+    float *gu = b->grad, *gi = gu + dim, *gj = gi + dim;
+    char name[48];
+    cr_rng rev, rneg;
+    snprintf(name, sizeof name, "bpr.events.%lld", (long long)epoch);
+    cr_rng_named(&rev, b->seed, name);
+    snprintf(name, sizeof name, "bpr.negatives.%lld", (long long)epoch);
+    cr_rng_named(&rneg, b->seed, name);
+    bpr_sample ring[RING];
+    double total = 0.0;
+    int64_t used = 0;
+    /* at time t, sample t is drawn and sample t - AHEAD_EVENT is applied */
+    for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
+        if (t < n) {
+            bpr_sample *x = &ring[t & (RING - 1)];
+            x->e = draw_below(&rev, n);
+            prefetch(b->ev + 2 * x->e, 8);
+        }
+        int64_t s = t - (AHEAD_EVENT - AHEAD_USER);
+        if (s >= 0 && s < n) {
+            bpr_sample *x = &ring[s & (RING - 1)];
+            x->u = b->ev[2 * x->e];
+            x->i = b->ev[2 * x->e + 1];
+            prefetch(b->seen_ptr + x->u, 16);
+            prefetch(b->item_domain + x->i, 4);
+        }
+        s = t - (AHEAD_EVENT - AHEAD_LIST);
+        if (s >= 0 && s < n) prefetch(b->seen + b->seen_ptr[ring[s & (RING - 1)].u], 64);
+        s = t - (AHEAD_EVENT - AHEAD_NEG);
+        if (s >= 0 && s < n) {
+            bpr_sample *x = &ring[s & (RING - 1)];
+            const cr_sampler *smp = &b->samplers[b->domain >= 0 ? 0 : b->item_domain[x->i]];
+            const int32_t *seen = b->seen + b->seen_ptr[x->u];
+            int64_t n_seen = b->seen_ptr[x->u + 1] - b->seen_ptr[x->u];
+            x->j = -1;
+            for (int k = 0; k <= BPR_REDRAWS && x->j < 0; k++) {
+                int32_t c = cr_sampler_draw(smp, &rneg);
+                if (!has_item(seen, n_seen, c)) x->j = c;
+            }
+            if (x->j >= 0) {
+                int64_t off[3] = {user_off + (int64_t)x->u * dim, item_off + (int64_t)x->i * dim, item_off + (int64_t)x->j * dim};
+                for (int k = 0; k < 3; k++) {
+                    prefetch(P->data + off[k], row_bytes);
+                    for (int q = 0; q < 2; q++)
+                        if (moment[q]) prefetch(moment[q] + off[k], row_bytes);
+                }
+            }
+        }
+        s = t - AHEAD_EVENT;
+        if (s >= 0) {
+            const bpr_sample *x = &ring[s & (RING - 1)];
+            if (x->j < 0) {
+                b->skipped++;
+                continue;
+            }
+            int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
+            total += cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj);
+            used++;
+            /* all three gradients come from the parameters before this sample's update */
+            cr_opt_update(&b->opt, P, ou, gu, dim, b->lr);
+            cr_opt_update(&b->opt, P, oi, gi, dim, b->lr);
+            cr_opt_update(&b->opt, P, oj, gj, dim, b->lr);
+            cr_opt_step(&b->opt);
+        }
+    }
+    *loss = used ? total / (double)used : NAN;
+    return CR_OK;
+}
+
+static const cr_model *bpr_model(cr_fit *f) { return &((bpr_fit *)f)->m->base; }
+
+static void bpr_fit_free(bpr_fit *b) {
+    cr_opt_free(&b->opt);
+    cr_free(b->ev);
+    cr_free(b->seen_ptr);
+    cr_free(b->seen);
+    if (b->samplers)
+        for (int64_t t = 0; t < b->n_samplers; t++) cr_sampler_free(&b->samplers[t]);
+    cr_free(b->samplers);
+    cr_free(b->grad);
+}
+
+/* The used events, each user's distinct used items (sorted), user_known, and one sampler per domain that has
+ * positives. */
+static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha) {
+    int64_t n_users = v->n_users, n = 0;
+    int32_t dom = b->domain;
+    for (int64_t e = 0; e < v->n_inter; e++)
+        if (dom < 0 || v->item_domain[v->user_items[e]] == dom) n++;
+    b->n_ev = n;
+    b->ev = cr_malloc(((size_t)n + 1) * 2 * sizeof *b->ev);
+    b->seen_ptr = cr_malloc(((size_t)n_users + 1) * sizeof *b->seen_ptr);
+    b->seen = cr_malloc(((size_t)n + 1) * sizeof *b->seen);
+    b->n_samplers = dom >= 0 ? 1 : v->n_domains;
+    b->samplers = cr_calloc((size_t)b->n_samplers + 1, sizeof *b->samplers);
+    b->grad = cr_malloc((size_t)(3 * b->m->dim) * sizeof *b->grad);
+    if (!b->ev || !b->seen_ptr || !b->seen || !b->samplers || !b->grad)
+        return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr (%lld training events)", (long long)n);
+    uint8_t *has_pos = cr_calloc((size_t)b->n_samplers + 1, 1);    /* (n_samplers) a domain has positives */
+    if (!has_pos) return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr");
+    int64_t at = 0, ns = 0;
+    b->seen_ptr[0] = 0;
+    for (int64_t u = 0; u < n_users; u++) {
+        int64_t first = at;
+        for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
+            int32_t i = v->user_items[e];
+            if (dom >= 0 && v->item_domain[i] != dom) continue;
+            b->ev[2 * at] = (int32_t)u;
+            b->ev[2 * at + 1] = i;
+            b->seen[at] = i;
+            has_pos[dom >= 0 ? 0 : v->item_domain[i]] = 1;
+            at++;
+        }
+        b->m->user_known[u] = at > first;
+        /* sort and deduplicate the user's items in place, packing them to b->seen + ns */
+        qsort(b->seen + first, (size_t)(at - first), sizeof *b->seen, cmp_i32);
+        for (int64_t k = first; k < at; k++)
+            if (k == first || b->seen[k] != b->seen[k - 1]) b->seen[ns++] = b->seen[k];
+        b->seen_ptr[u + 1] = ns;
+    }
+    cr_status st = CR_OK;
+    for (int64_t t = 0; t < b->n_samplers && !st; t++)
+        if (has_pos[t]) st = cr_sampler_init(&b->samplers[t], v, dom >= 0 ? dom : (int32_t)t, alpha);
+    cr_free(has_pos);
+    return st;
+}
+
+cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    *out = NULL;
+    const cr_interactions *v = train;
+    double reg = p->reg < 0 ? BPR_DEFAULT_REG : p->reg;
+    const char *opt_name = p->optimizer ? p->optimizer : "adagrad";
+    cr_opt_kind kind;
+    if (cr_opt_from_name(opt_name, &kind))
+        return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
+    const char *dom_name = p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : NULL;
+
+    bpr_fit b;
+    memset(&b, 0, sizeof b);
+    cr_status st = cr_mf_new(&b.m, "bpr", v->n_users, v->n_items, v->n_domains, p->dim);
+    if (st) return st;
+    cr_mf_model *m = b.m;
+    m->domain = p->domain;
+    m->reg = reg;
+    m->base.dataset_crc = cr_dataset_file_crc(d);      /* validation checks it against the split's dataset */
+    b.domain = p->domain;
+    b.item_domain = v->item_domain;
+    b.seed = p->seed;
+    b.lr = (float)p->lr;
+    if ((st = bpr_prepare(&b, v, p->neg_alpha))) goto fail;
+    if (b.n_ev == 0) {
+        st = dom_name ? cr_fail(CR_ERR_ARG, "bpr: no training events in domain '%s'", dom_name)
+                      : cr_fail(CR_ERR_ARG, "bpr: no training events");
+        goto fail;
+    }
+
+    cr_rng r;
+    cr_rng_named(&r, p->seed, "bpr.init");
+    cr_slab_normal(&m->params, 0, BPR_INIT_STD, &r);
+    cr_slab_normal(&m->params, 1, BPR_INIT_STD, &r);
+    /* rows no sample will touch stay zero, so they carry no noise into the file or into scores */
+    float *U = cr_slab_at(&m->params, 0), *I = cr_slab_at(&m->params, 1);    /* (n_users, dim), (n_items, dim) */
+    for (int64_t u = 0; u < v->n_users; u++)
+        if (!m->user_known[u]) memset(U + u * m->dim, 0, (size_t)m->dim * sizeof *U);
+    if (p->domain >= 0)
+        for (int64_t i = 0; i < v->n_items; i++)
+            if (v->item_domain[i] != p->domain) memset(I + i * m->dim, 0, (size_t)m->dim * sizeof *I);
+
+    cr_opt_params op = cr_opt_default_params(kind);
+    op.lr = (float)p->lr;
+    op.weight_decay = (float)reg;
+    if ((st = cr_opt_init(&b.opt, &m->params, &op))) goto fail;
+
+    char settings[256], negs[64];
+    if (p->neg_alpha == 0) snprintf(negs, sizeof negs, "negatives uniform (alpha 0)");
+    else snprintf(negs, sizeof negs, "negatives by (count + 1)^alpha (alpha %g)", p->neg_alpha);
+    snprintf(settings, sizeof settings, "bpr: dim %lld, %s lr %g, reg %g, %s, %s%s, %lld epochs max, patience %d",
+             (long long)p->dim, opt_name, p->lr, reg, negs, dom_name ? "domain " : "all domains", dom_name ? dom_name : "",
+             (long long)p->epochs, p->patience);
+    b.fit.epoch = bpr_epoch;
+    b.fit.model = bpr_model;
+    b.fit.params = &m->params;
+    cr_loop_params lp = cr_loop_default_params();
+    lp.epochs = p->epochs;
+    lp.patience = p->patience;
+    lp.log_path = p->log_path;
+    lp.quiet = p->quiet;
+    cr_loop_report rep;
+    if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto fail;
+    if (b.skipped && !p->quiet)
+        cr_log(CR_LOG_INFO, "bpr: %lld samples skipped (no negative outside the user's items after %d redraws)",
+               (long long)b.skipped, BPR_REDRAWS);
+    bpr_fit_free(&b);
+    *out = &m->base;
+    return CR_OK;
+fail:
+    bpr_fit_free(&b);
+    cr_model_free(&m->base);
+    return st;
+}

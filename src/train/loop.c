@@ -1,0 +1,147 @@
+/* loop.c — the epoch loop shared by the iterative models: epochs, validation NDCG@10 on the split's
+ * validation users, best-epoch parameters, early stopping, the per-epoch table and its TSV log.
+ *
+ * The loop knows a model only through cr_fit: one epoch() call per epoch, model() for validation, and the
+ * parameter slab to keep from the best epoch. Only CR_PART_VALID is ever evaluated here: the test part stays
+ * unseen until the final evaluation, so early stopping cannot leak test information into the model.
+ *
+ * Invariants: the best-epoch copy (a slab like f->params) is allocated before the first epoch, so the loop
+ * cannot fail for memory half-way; it and the log file are released on every path. */
+#include "crossrec/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+cr_loop_params cr_loop_default_params(void) {
+    cr_loop_params p;
+    memset(&p, 0, sizeof p);
+    p.epochs = 20;
+    p.patience = 3;
+    p.log_path = NULL;
+    p.quiet = 0;
+    return p;
+}
+
+/* Validation NDCG@10 of the model as it is now. */
+static cr_status validate(cr_fit *f, const cr_split *s, double *ndcg) {
+    cr_eval_params ep = cr_eval_default_params();
+    ep.part = CR_PART_VALID;
+    ep.ks[0] = 10;
+    ep.n_k = 1;
+    const cr_model *m = f->model(f);
+    if (!m) return cr_fail(CR_ERR_ARG, "training loop: the fitting routine gave no model to validate");
+    cr_eval_result *r = NULL;
+    cr_status st = cr_evaluate(s, m, &ep, &r);
+    if (st != CR_OK) return st;
+    *ndcg = r->mean.ndcg[0];
+    cr_eval_result_free(r);
+    return CR_OK;
+}
+
+static cr_status log_fail(const char *path) { return cr_fail(CR_ERR_IO, "%s: cannot write the training log: %s", path, strerror(errno)); }
+
+/* Clears the progress line so that rows on stdout (often the same terminal) start on a clean line. */
+static void progress_clear(int on) {
+    if (on) fprintf(stderr, "\r%60s\r", "");
+}
+
+cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_params *p, const char *settings,
+                        cr_loop_report *report) {
+    memset(report, 0, sizeof *report);
+    report->best_ndcg = NAN;
+    if (!f || !f->epoch) return cr_fail(CR_ERR_ARG, "training loop: no epoch function");
+    if (p->epochs < 1) return cr_fail(CR_ERR_ARG, "epochs must be at least 1 (got %lld)", (long long)p->epochs);
+    if (p->patience < 0) return cr_fail(CR_ERR_ARG, "patience must be >= 0 (got %d)", p->patience);
+    const cr_ground_truth *vt = valid_split ? cr_split_truth(valid_split, CR_PART_VALID) : NULL;
+    const int has_valid = vt && vt->n_users > 0;
+    if (has_valid && !f->model) return cr_fail(CR_ERR_ARG, "training loop: validation needs the model() callback");
+
+    cr_status st = CR_OK;
+    FILE *log = NULL;
+    cr_slab best;
+    memset(&best, 0, sizeof best);
+    const int progress = isatty(2);
+    const double t0 = cr_now();
+
+    if (has_valid && f->params && (st = cr_slab_like(&best, f->params)) != CR_OK) {
+        cr_errmsg_prefix("best-epoch parameters");
+        return st;
+    }
+    if (p->log_path) {
+        if (!(log = fopen(p->log_path, "w"))) {
+            st = cr_fail(CR_ERR_IO, "%s: cannot create the training log: %s", p->log_path, strerror(errno));
+            goto out;
+        }
+        if (fprintf(log, "epoch\tloss\tvalid_ndcg@10\tseconds\n") < 0 || fflush(log)) {
+            st = log_fail(p->log_path);
+            goto out;
+        }
+    }
+    if (!p->quiet) {
+        if (settings) printf("%s\n", settings);
+        printf("%6s  %10s  %13s  %8s\n", "epoch", "loss", "valid_ndcg@10", "seconds");
+        fflush(stdout);
+    }
+
+    double best_ndcg = NAN;
+    int since_best = 0;     /* epochs since the last improvement */
+    for (int64_t e = 0; e < p->epochs; e++) {
+        const double te = cr_now();
+        if (progress) {
+            fprintf(stderr, "\repoch %lld/%lld  %.1f s elapsed", (long long)e + 1, (long long)p->epochs, te - t0);
+            fflush(stderr);
+        }
+        double loss = NAN, ndcg = NAN;
+        if ((st = f->epoch(f, e, &loss)) != CR_OK) goto out;
+        if (has_valid && (st = validate(f, valid_split, &ndcg)) != CR_OK) goto out;
+        const double secs = cr_now() - te;
+        report->epochs_run = e + 1;
+
+        if (!has_valid) {
+            report->best_epoch = e + 1;     /* without validation the last epoch is kept */
+        } else if (e == 0 || ndcg > best_ndcg) {
+            /* strictly better only: an equal NDCG keeps the earlier (less trained) parameters */
+            best_ndcg = ndcg;
+            report->best_epoch = e + 1;
+            since_best = 0;
+            if (f->params) memcpy(best.data, f->params->data, (size_t)f->params->size * sizeof(float));
+        } else {
+            since_best++;
+        }
+
+        char nbuf[32];
+        if (has_valid) snprintf(nbuf, sizeof nbuf, "%.4f", ndcg);
+        else snprintf(nbuf, sizeof nbuf, "-");
+        if (!p->quiet) {
+            progress_clear(progress);
+            printf("%6lld  %10.5f  %13s  %8.2f\n", (long long)e + 1, loss, nbuf, secs);
+            fflush(stdout);
+        }
+        if (log) {
+            /* the log is for machines: more digits than the table, and "nan" (which readers parse) for no
+             * validation */
+            if (has_valid) snprintf(nbuf, sizeof nbuf, "%.6f", ndcg);
+            else snprintf(nbuf, sizeof nbuf, "nan");
+            if (fprintf(log, "%lld\t%.6f\t%s\t%.3f\n", (long long)e + 1, loss, nbuf, secs) < 0 || fflush(log)) {
+                st = log_fail(p->log_path);
+                goto out;
+            }
+        }
+        if (has_valid && p->patience > 0 && since_best >= p->patience) break;
+    }
+    if (has_valid) {
+        report->best_ndcg = best_ndcg;
+        /* the model reads its parameters from the slab: restoring it restores the best epoch's model */
+        if (f->params) memcpy(f->params->data, best.data, (size_t)f->params->size * sizeof(float));
+    }
+
+out:
+    progress_clear(progress);
+    if (log && fclose(log) && st == CR_OK) st = log_fail(p->log_path);
+    cr_slab_free(&best);
+    report->seconds = cr_now() - t0;
+    return st;
+}

@@ -1,0 +1,99 @@
+/* train.c — cr_model_train: parameter checks and dispatch to each model type's fitting routine.
+ *
+ * pop and itemknn fit in one pass (their code is in src/models); the factorisation models fit here, in the
+ * training engine (fit_bpr.c, fit_als.c). cr_model_names() lists the trainable types in this order. */
+#include "train_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    cr_status (*fit)(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+} trainer;
+
+static cr_status fit_pop(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    return cr_pop_type.train(out, d, train, p);
+}
+
+static cr_status fit_itemknn(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    return cr_itemknn_type.train(out, d, train, p);
+}
+
+static const trainer trainers[] = {
+    {"pop", fit_pop}, {"itemknn", fit_itemknn}, {"bpr", cr_fit_bpr}, {"als", cr_fit_als},
+};
+static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", NULL};
+#define N_TRAINERS ((int)(sizeof trainers / sizeof trainers[0]))
+
+const char *const *cr_model_names(void) { return trainer_names; }
+
+/* "pop, itemknn, ..." for messages. */
+static const char *known_list(char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_TRAINERS && n < cap; i++) n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", trainers[i].name);
+    return buf;
+}
+
+cr_train_params cr_train_default_params(void) {
+    cr_train_params p;
+    memset(&p, 0, sizeof p);
+    p.model = "pop";
+    p.domain = -1;
+    p.pop_by_domain = 0;
+    p.knn_neighbors = 100;
+    p.knn_shrink = 0.0;
+    p.threads = 0;
+    p.seed = 42;
+    p.dim = 64;
+    p.epochs = 20;
+    p.patience = 3;
+    p.optimizer = "adagrad";
+    p.lr = 0.05;
+    p.reg = -1;   /* the model's default: bpr 1e-4, als 0.01 */
+    p.neg_alpha = 0;
+    p.als_alpha = 40;
+    p.cg_steps = 3;
+    return p;
+}
+
+cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    *m = NULL;
+    char known[256];
+    if (!p->model) return cr_fail(CR_ERR_ARG, "no model type given (known: %s)", known_list(known, sizeof known));
+    const trainer *t = NULL;
+    for (int i = 0; i < N_TRAINERS; i++)
+        if (!strcmp(trainers[i].name, p->model)) t = &trainers[i];
+    if (!t) return cr_fail(CR_ERR_ARG, "model type '%s' is not known (known: %s)", p->model, known_list(known, sizeof known));
+    const cr_interactions *v = cr_dataset_inter(d);
+    if (!train || train->n_users != v->n_users || train->n_items != v->n_items || train->n_domains != v->n_domains)
+        return cr_fail(CR_ERR_ARG, "training interactions are not a view of the dataset (users, items or domains differ)");
+    if (p->domain < -1 || p->domain >= v->n_domains)
+        return cr_fail(CR_ERR_ARG, "training domain %d is outside -1..%lld", p->domain, (long long)v->n_domains - 1);
+    if (p->knn_neighbors < 1 || p->knn_neighbors > INT32_MAX)
+        return cr_fail(CR_ERR_ARG, "neighbours per item must be at least 1 (got %lld)", (long long)p->knn_neighbors);
+    if (!isfinite(p->knn_shrink) || p->knn_shrink < 0)
+        return cr_fail(CR_ERR_ARG, "shrink must be a finite number >= 0 (got %g)", p->knn_shrink);
+    if (p->threads < 0) return cr_fail(CR_ERR_ARG, "threads must be >= 0 (got %d)", p->threads);
+    if (p->dim < 1 || p->dim > 4096) return cr_fail(CR_ERR_ARG, "dimension must be 1..4096 (got %lld)", (long long)p->dim);
+    if (p->epochs < 1) return cr_fail(CR_ERR_ARG, "epochs must be at least 1 (got %lld)", (long long)p->epochs);
+    if (p->patience < 0) return cr_fail(CR_ERR_ARG, "patience must be >= 0 (got %d)", p->patience);
+    if (!(p->lr > 0) || !isfinite(p->lr)) return cr_fail(CR_ERR_ARG, "learning rate must be > 0 (got %g)", p->lr);
+    if (isnan(p->reg) || isinf(p->reg)) return cr_fail(CR_ERR_ARG, "regularisation must be finite (negative: the model's default)");
+    if (!isfinite(p->neg_alpha)) return cr_fail(CR_ERR_ARG, "negative-sampling exponent must be finite");
+    if (!(p->als_alpha >= 0) || !isfinite(p->als_alpha)) return cr_fail(CR_ERR_ARG, "ALS alpha must be >= 0 (got %g)", p->als_alpha);
+    if (p->cg_steps < 1) return cr_fail(CR_ERR_ARG, "conjugate-gradient steps must be at least 1");
+    cr_opt_kind kind;
+    if (p->optimizer && cr_opt_from_name(p->optimizer, &kind))
+        return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", p->optimizer);
+    cr_status st = t->fit(m, d, train, p);
+    if (st) return st;
+    (*m)->n_users = v->n_users;
+    (*m)->n_items = v->n_items;
+    (*m)->n_domains = v->n_domains;
+    (*m)->dataset_crc = cr_dataset_file_crc(d);
+    return CR_OK;
+}
+

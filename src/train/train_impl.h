@@ -1,0 +1,61 @@
+/* train_impl.h — private to src/train: the fitting routines of each model type. */
+#ifndef CROSSREC_TRAIN_IMPL_H
+#define CROSSREC_TRAIN_IMPL_H
+
+#include "../models/model_impl.h"
+#include "crossrec/train.h"
+
+/* bpr: BPR-MF with sampled negatives, the optimizer of p->optimizer, early stopping (fit_bpr.c). */
+cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+/* One BPR sample's loss and data-term gradients (fit_bpr.c): with x = <pu, qi - qj> and c = 1 - sigmoid(x),
+ * returns -log sigmoid(x) and writes gu = -c (qi - qj), gi = -c pu, gj = c pu (dim floats each; outputs must
+ * not overlap the inputs). The L2 term is not included: the optimizer adds it as weight decay. Exposed for the
+ * finite-difference and golden tests. Thread-safe. */
+float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
+                  float *restrict gu, float *restrict gi, float *restrict gj);
+/* als: implicit ALS, confidence 1 + alpha * value, conjugate-gradient solves (fit_als.c). */
+cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+
+/* ALS training pairs (fit_als.c): the events of the trained domain(s) with repeated (user, item) events merged
+ * into one pair whose value is the sum of theirs (pairs summing to 0 dropped), stored by user (items in order of
+ * first event) and by item (users ascending). A pair of value v has confidence c = 1 + alpha |v| and preference
+ * p = [v > 0]. Exposed for the tests. */
+typedef struct {
+    int64_t n_users, n_items, nnz;
+    int64_t *u_ptr;     /* (n_users + 1) */
+    int32_t *u_idx;     /* (nnz) item of each pair */
+    float *u_val;       /* (nnz) summed value */
+    int64_t *i_ptr;     /* (n_items + 1) */
+    int32_t *i_idx;     /* (nnz) user of each pair */
+    float *i_val;       /* (nnz) */
+} cr_als_data;
+
+/* domain -1: all events. CR_ERR_NOMEM leaves *a empty (free is then a no-op). */
+cr_status cr_als_data_init(cr_als_data *a, const cr_interactions *train, int32_t domain);
+void cr_als_data_free(cr_als_data *a);
+
+/* One row's least-squares solve by conjugate gradient, warm-started from x (dim), cg_steps iterations at most:
+ *     (G + sum_k (c_k - 1) f_k f_k^T) x = sum_k c_k p_k f_k,   f_k = F[idx[k]] (F: (n_other, dim) fixed factors),
+ * with G = F^T F + reg I (dim, dim, full symmetric) and (c_k, p_k) from val[k] and alpha as above. The matrix is
+ * never formed: each product costs dim^2 + 2 n dim. scratch: 3 dim floats. Deterministic; thread-safe on
+ * distinct x and scratch. */
+void cr_als_solve_row(const float *G, const float *F, int64_t dim, const int32_t *idx, const float *val, int64_t n,
+                      double alpha, int64_t cg_steps, float *x, float *scratch);
+
+/* Settings and scratch of a half-step. */
+typedef struct {
+    int64_t dim, cg_steps;
+    double alpha, reg;
+    int threads;        /* >= 1: OpenMP threads, and slices of `scratch` */
+    float *gram;        /* (dim, dim) scratch: receives F^T F + reg I */
+    float *scratch;     /* (threads, 3 dim) */
+    double *row_loss;   /* (n_rows) or NULL: receives each row's part of the objective (fit_als.c) */
+} cr_als_step;
+
+/* Holds the other side F (n_fixed, dim) fixed and re-solves every row r of X (n_rows, dim) from its pairs
+ * [ptr[r], ptr[r+1]) with cr_als_solve_row; a row without pairs becomes exactly zero. Rows are split over
+ * s->threads threads; the result does not depend on their number. */
+void cr_als_half_step(const cr_als_step *s, const float *F, int64_t n_fixed, const int64_t *ptr, const int32_t *idx,
+                      const float *val, int64_t n_rows, float *X);
+
+#endif
