@@ -27,7 +27,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror,)
-ALLFLAGS := -std=c17 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP
+ALLFLAGS := -std=c17 -D_GNU_SOURCE -fPIC -fno-math-errno $(WARN) $(CFLAGS) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm -lpthread
 ifeq ($(OMP),1)
 ALLFLAGS += -fopenmp

@@ -289,7 +289,7 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
         pos_at[r + 1] = pos_at[r] + n;
         if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
     }
-    qsort(w->uni, (size_t)n_uni, sizeof *w->uni, cmp_i32);
+    if (n_uni) qsort(w->uni, (size_t)n_uni, sizeof *w->uni, cmp_i32);   /* uni may still be NULL */
     for (int64_t k = 0; k < n_uni; k++) w->uni_at[w->uni[k]] = (int32_t)k;
     int64_t width = n_uni > ev->block ? n_uni : ev->block;
     if (!st) st = cr_grow((void **)&w->scores, &w->cap_scores, nr * width + 1, sizeof *w->scores);
