@@ -8,7 +8,7 @@
 
 static const cli_cmd_info info = {
     "train",
-    "train split.crs --model pop|itemknn|bpr|als [--domain all|T] [options] -o model.crm",
+    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr [--domain all|T] [options] -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
     "  itemknn   item-item cosine on co-occurrence, --neighbors per item and domain; scores a user from its history in\n"
@@ -16,8 +16,13 @@ static const cli_cmd_info info = {
     "  bpr       BPR matrix factorisation with sampled negatives (--optimizer, --lr, --neg-alpha)\n"
     "  als       implicit ALS, confidence 1 + alpha * value, conjugate gradient; users unseen in training are\n"
     "            folded in from their history\n"
-    "bpr and als stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
-    "--domain T trains on the events of domain T only (the target-only variant of a baseline).",
+    "  cmf       collective MF: BPR with user factors shared by all domains; source-domain events (outside --domain,\n"
+    "            else the split's target) weigh --source-weight, so users cold in the target are scored\n"
+    "  emcdr     BPR-MF on the target and on the other domains, then an MLP maps source to target user factors\n"
+    "            (learned on users in both; --epochs counts BPR and mapping epochs), so target-cold users are scored\n"
+    "bpr, als and cmf stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
+    "--domain T trains on the events of domain T only (the target-only variant of a baseline); for cmf it names\n"
+    "the target domain and every domain is trained.",
 };
 
 /* 1234567 -> "1,234,567" */
@@ -90,7 +95,7 @@ int cmd_train(int argc, char **argv) {
     int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed, patience = p.patience;
     int quiet = 0;
     const cli_opt opts[] = {
-        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr or als"},
+        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr, als, cmf or emcdr"},
         {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
         {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
@@ -103,6 +108,7 @@ int cmd_train(int argc, char **argv) {
         {"reg", 0, CLI_F64, &p.reg, NULL, 0, "X", "L2 regularisation (negative: bpr 1e-4, als 0.01)"},
         {"neg-alpha", 0, CLI_F64, &p.neg_alpha, NULL, 0, "X", "bpr: negatives ~ (count + 1)^X (0 uniform)"},
         {"alpha", 0, CLI_F64, &p.als_alpha, NULL, 0, "X", "als: confidence 1 + X * value"},
+        {"source-weight", 0, CLI_F64, &p.source_weight, NULL, 0, "X", "cmf: loss weight of non-target events (0: target only)"},
         {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},
         {"log", 0, CLI_STR, &p.log_path, NULL, 0, "FILE", "one TSV row per epoch"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
@@ -116,7 +122,7 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&info, opts, argc, argv, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 0 : rc;
     if (n_pos != 1) return cli_usage_error(&info, "give one split file (.crs)");
-    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr or als)");
+    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr, als, cmf or emcdr)");
     int known = 0;
     for (const char *const *n = cr_model_names(); *n; n++) known |= !strcmp(*n, model);
     if (!known) return unknown_model(model);

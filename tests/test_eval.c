@@ -266,3 +266,33 @@ TEST(eval_shared_amazon_cold_user_office) {
     cr_split_free(s);
     cr_dataset_free(d);
 }
+
+/* Validation during training ranks a fixed, evenly spaced subset of the users. */
+TEST(eval_max_users_subset) {
+    cr_dataset *d = synth_dataset("subset", 300, 120, 4000, 1);
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_WARM;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    probe_model pm = make_probe(d);
+    cr_eval_params ep = cr_eval_default_params();
+    cr_eval_result *all = NULL, *sub = NULL;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &all));
+    ep.max_users = 10;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &sub));
+    CHECK_EQ(sub->n_users, 10);
+    for (int64_t k = 0; k < 10; k++) {
+        int64_t at = (int64_t)((double)k * (double)all->n_users / 10.0);
+        CHECK_EQ(sub->users[k], all->users[at]);
+        CHECK(!memcmp(&sub->per_user[k], &all->per_user[at], sizeof sub->per_user[k]));
+    }
+    ep.max_users = all->n_users + 5;   /* more than there are: everyone */
+    cr_eval_result *same = NULL;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &same));
+    CHECK_EQ(same->n_users, all->n_users);
+    cr_eval_result_free(all);
+    cr_eval_result_free(sub);
+    cr_eval_result_free(same);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}

@@ -696,7 +696,7 @@ TEST(models_load_unknown_type) {
     CHECK_OK(cr_model_save(m, good));
     cr_model_free(m);
     CHECK_STATUS(cr_model_load(&l, rewrite_crm(good, bad, "model", "tower9", 0, NULL, 0)), CR_ERR_FORMAT);
-    CHECK_CONTAINS(cr_errmsg(), "m.crm: model type 'tower9' is not known to this crossrec (known: pop, itemknn, bpr, als)");
+    CHECK_CONTAINS(cr_errmsg(), "m.crm: model type 'tower9' is not known to this crossrec (known: pop, itemknn, bpr, als");
     CHECK(l == NULL);
     cr_dataset_free(d);
 }
@@ -711,7 +711,7 @@ TEST(models_train_and_score_refuse_bad_arguments) {
     cr_model *m = NULL;
     p.model = "itemnkk";
     CHECK_STATUS(cr_model_train(&m, d, v, &p), CR_ERR_ARG);
-    CHECK_CONTAINS(cr_errmsg(), "model type 'itemnkk' is not known (known: pop, itemknn, bpr, als)");
+    CHECK_CONTAINS(cr_errmsg(), "model type 'itemnkk' is not known (known: pop, itemknn, bpr, als");
     p.model = "itemknn";
     p.domain = 2;
     CHECK_STATUS(cr_model_train(&m, d, v, &p), CR_ERR_ARG);
@@ -731,7 +731,9 @@ TEST(models_train_and_score_refuse_bad_arguments) {
     CHECK_STR(names[1], "itemknn");
     CHECK_STR(names[2], "bpr");
     CHECK_STR(names[3], "als");
-    CHECK(names[4] == NULL);
+    int n_names = 4;    /* types registered later (cmf, ...) follow; the list must end with NULL */
+    while (n_names < 64 && names[n_names]) n_names++;
+    CHECK(n_names < 64);
 
     CHECK_OK(cr_model_train(&m, d, v, &p));
     int32_t cand[2] = {A1, N_ITEMS}, hist[1] = {A1}, user = 0;

@@ -531,22 +531,22 @@ static void script_fit_free(script_fit *sf) {
     cr_slab_free(&sf->params);
 }
 
-/* The TSV log: the header, then rows 1..n with loss 1 / epoch, the validation NDCG (want_ndcg NULL: "nan")
- * and seconds >= 0. */
+/* The TSV log: the header, then rows 1..n with loss 1 / epoch, the validation NDCG (want_ndcg NULL: "nan"),
+ * seconds >= 0 and training seconds within them. */
 static void check_log(const char *path, int n, const double *want_ndcg) {
     char *log = cr_test_read(path, NULL);
     CHECK_MSG(log != NULL, "%s not written", path);
-    const char *header = "epoch\tloss\tvalid_ndcg@10\tseconds\n";
+    const char *header = "epoch\tloss\tvalid_ndcg@10\tseconds\ttrain_seconds\n";
     int ok = !strncmp(log, header, strlen(header));
     const char *p = log + strlen(header);
     int rows = 0;
     while (ok && *p) {
         int epoch = 0, used = 0;
-        double loss = 0, secs = -1;
+        double loss = 0, secs = -1, train_secs = -1;
         char ndcg[32] = "";
-        ok = sscanf(p, "%d\t%lf\t%31[^\t]\t%lf\n%n", &epoch, &loss, ndcg, &secs, &used) == 4 && used > 0;
+        ok = sscanf(p, "%d\t%lf\t%31[^\t]\t%lf\t%lf\n%n", &epoch, &loss, ndcg, &secs, &train_secs, &used) == 5 && used > 0;
         if (!ok) break;
-        ok = epoch == rows + 1 && fabs(loss - 1.0 / epoch) < 1e-6 && secs >= 0 &&
+        ok = epoch == rows + 1 && fabs(loss - 1.0 / epoch) < 1e-6 && secs >= 0 && train_secs >= 0 && train_secs <= secs + 1e-3 &&
              (want_ndcg ? fabs(atof(ndcg) - want_ndcg[rows]) < 1e-6 : !strcmp(ndcg, "nan"));
         p += used;
         rows++;

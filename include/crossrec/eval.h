@@ -119,6 +119,8 @@ typedef struct {
     int threads;                /* 0 = OpenMP default; results are identical at any count */
     int64_t block_items;        /* candidates scored per block (memory bound; default 8192) */
     const char *per_user_path;  /* write one TSV row per evaluated user */
+    int64_t max_users;          /* > 0: evaluate an evenly spaced, fixed subset of at most this many users
+                                   (validation during training); 0: all */
 } cr_eval_params;
 
 cr_eval_params cr_eval_default_params(void);

@@ -52,7 +52,7 @@ struct cr_model {
 
 /* Training settings for all model types; each type reads the fields it needs. */
 typedef struct {
-    const char *model;          /* "pop", "itemknn", "bpr", "als" */
+    const char *model;          /* "pop", "itemknn", "bpr", "als", "cmf" */
     int32_t domain;             /* restrict training to one domain (target-only models), -1 = all domains */
     int pop_by_domain;          /* pop: score = count / events of the item's domain, so domains compete fairly */
     int64_t knn_neighbors;      /* itemknn: neighbours kept per item in each domain (default 100) */
@@ -69,6 +69,7 @@ typedef struct {
     double neg_alpha;           /* bpr: negatives drawn with probability ~ (training count + 1)^neg_alpha (0: uniform) */
     double als_alpha;           /* als: confidence 1 + als_alpha * value (default 40) */
     int64_t cg_steps;           /* als: conjugate-gradient steps per least-squares solve (default 3) */
+    double source_weight;       /* cmf: loss weight of events outside the target domain (default 0.5) */
     const char *log_path;       /* one TSV row per epoch */
     int quiet;                  /* no settings table or epoch rows */
     const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */

@@ -100,9 +100,12 @@ typedef struct {
     int patience;           /* stop after this many epochs without a better validation NDCG@10 (0 = never) */
     const char *log_path;   /* one TSV row per epoch */
     int quiet;              /* no settings table or epoch rows on stdout */
+    int64_t valid_users;    /* validate on an evenly spaced fixed subset of at most this many validation users
+                               (default 2000; 0: all) — full ranking of every validation user each epoch
+                               would cost more than the epoch on large data */
 } cr_loop_params;
 
-cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet */
+cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet, 2000 validation users */
 
 /* What a fitting routine gives the loop. */
 typedef struct cr_fit cr_fit;

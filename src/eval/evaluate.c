@@ -471,6 +471,38 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         return cr_fail(CR_ERR_ARG, "the model knows %lld items, the split's dataset %lld", (long long)m->n_items,
                        (long long)cr_dataset_inter(d)->n_items);
     evaluation ev = {.s = s, .m = m, .p = p, .train = cr_split_train(s), .gt = cr_split_truth(s, p->part), .target = cr_split_target(s)};
+    cr_ground_truth subset = {0};
+    int32_t *sub_users = NULL;
+    int64_t *sub_ptr = NULL;
+    if (p->max_users > 0 && ev.gt->n_users > p->max_users) {
+        /* users at positions floor(k * n / max): evenly spaced and the same for every evaluation */
+        const cr_ground_truth *all = ev.gt;
+        int64_t n = p->max_users;
+        sub_users = cr_malloc((size_t)n * sizeof *sub_users);
+        sub_ptr = cr_malloc((size_t)(n + 1) * sizeof *sub_ptr);
+        int32_t *sub_items = NULL;
+        int64_t total = 0;
+        if (sub_users && sub_ptr) {
+            for (int64_t k = 0; k < n; k++) {
+                int64_t at = (int64_t)((double)k * (double)all->n_users / (double)n);
+                total += all->gt_ptr[at + 1] - all->gt_ptr[at];
+            }
+            sub_items = cr_malloc((size_t)(total ? total : 1) * sizeof *sub_items);
+        }
+        if (!sub_users || !sub_ptr || !sub_items) {
+            cr_free(sub_users), cr_free(sub_ptr), cr_free(sub_items);
+            return cr_fail(CR_ERR_NOMEM, "out of memory (user subset)");
+        }
+        sub_ptr[0] = 0;
+        for (int64_t k = 0; k < n; k++) {
+            int64_t at = (int64_t)((double)k * (double)all->n_users / (double)n), len = all->gt_ptr[at + 1] - all->gt_ptr[at];
+            sub_users[k] = all->users[at];
+            memcpy(sub_items + sub_ptr[k], all->gt_items + all->gt_ptr[at], (size_t)len * sizeof *sub_items);
+            sub_ptr[k + 1] = sub_ptr[k] + len;
+        }
+        subset = (cr_ground_truth){n, sub_users, sub_ptr, sub_items};
+        ev.gt = &subset;
+    }
     ev.cand = cr_split_candidates(s, &ev.n_cand);
     ev.n_items = cr_dataset_inter(d)->n_items;
     ev.block = p->block_items > 0 ? p->block_items : 8192;
@@ -621,6 +653,8 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     if (p->per_user_path && (st = write_per_user(&ev, r))) goto done;
     r->seconds = cr_now() - t0;
 done:
+    if (sub_users) cr_free((void *)subset.gt_items);
+    cr_free(sub_users), cr_free(sub_ptr);
     cr_free(exposure);
     free_evaluation(&ev);
     if (st) cr_eval_result_free(r);

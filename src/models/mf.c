@@ -1,4 +1,4 @@
-/* mf.c — the matrix-factorisation model shared by bpr and als: score(u, i) = <user_u, item_i>.
+/* mf.c — the matrix-factorisation model shared by bpr, als and cmf: score(u, i) = <user_u, item_i>.
  *
  * Main type: cr_mf_model (model_impl.h). Both types use the code here; they differ in their fitting routine
  * (src/train/fit_bpr.c, fit_als.c), their name, and fold_in (als: a user without a vector is folded in from its
@@ -162,19 +162,22 @@ static void mf_free(cr_model *mm) {
     cr_slab_free(&m->params);
     cr_free(m->user_known);
     cr_free(m->yty);
-    cr_file_close(m->file);
     cr_free(m);
 }
 
 static const cr_model_ops bpr_ops = {"bpr", mf_score, mf_save, mf_free};
 static const cr_model_ops als_ops = {"als", mf_score, mf_save, mf_free};
+static const cr_model_ops cmf_ops = {"cmf", mf_score, mf_save, mf_free};
 
 /* ---- construction ---- */
 
 cr_status cr_mf_new(cr_mf_model **out, const char *type, int64_t n_users, int64_t n_items, int64_t n_domains, int64_t dim) {
     *out = NULL;
-    const cr_model_ops *ops = !strcmp(type, "bpr") ? &bpr_ops : !strcmp(type, "als") ? &als_ops : NULL;
-    if (!ops) return cr_fail(CR_ERR_ARG, "'%s' is not a matrix-factorisation model (bpr, als)", type);
+    const cr_model_ops *ops = !strcmp(type, "bpr")   ? &bpr_ops
+                              : !strcmp(type, "als") ? &als_ops
+                              : !strcmp(type, "cmf") ? &cmf_ops
+                                                     : NULL;
+    if (!ops) return cr_fail(CR_ERR_ARG, "'%s' is not a matrix-factorisation model (bpr, als, cmf)", type);
     if (dim < 1 || dim > MF_MAX_DIM || n_users < 0 || n_items < 0)
         return cr_fail(CR_ERR_ARG, "bad factorisation shape (users %lld, items %lld, dim %lld)", (long long)n_users,
                        (long long)n_items, (long long)dim);
@@ -288,6 +291,11 @@ static cr_status als_load(cr_model **out, cr_file *f, const char *path, const cr
     return mf_load(out, f, path, base, "als");
 }
 
+static cr_status cmf_load(cr_model **out, cr_file *f, const char *path, const cr_model *base) {
+    return mf_load(out, f, path, base, "cmf");
+}
+
 /* Fitted by the training engine (src/train/fit_bpr.c, fit_als.c): no train function here. */
 const cr_model_type cr_bpr_type = {"bpr", NULL, bpr_load};
 const cr_model_type cr_als_type = {"als", NULL, als_load};
+const cr_model_type cr_cmf_type = {"cmf", NULL, cmf_load};    /* fit_cmf.c; fold_in 0, like bpr */

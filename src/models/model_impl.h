@@ -38,6 +38,8 @@ extern const cr_model_type cr_pop_type;
 extern const cr_model_type cr_itemknn_type;
 extern const cr_model_type cr_bpr_type;     /* both are cr_mf_model (mf.c) */
 extern const cr_model_type cr_als_type;
+extern const cr_model_type cr_emcdr_type;  /* cr_emcdr_model (emcdr.c, emcdr_impl.h) */
+extern const cr_model_type cr_cmf_type;     /* cr_mf_model too, fitted like bpr with per-domain loss weights */
 
 /* ---- matrix factorisation (bpr, als): src/models/mf.c ---- */
 
@@ -52,11 +54,10 @@ typedef struct {
     int64_t dim;
     int32_t domain;             /* trained on this domain's events only, or -1 */
     cr_slab params;             /* "user", "item" */
-    uint8_t *user_known;        /* (n_users) owned or in the mapping */
+    uint8_t *user_known;        /* (n_users) owned (a loaded model copies everything and closes the file) */
     int fold_in;                /* als */
     double als_alpha, reg;      /* fold-in: confidence 1 + alpha * value (value 1 for histories), L2 */
     float *yty;                 /* (dim, dim) item_factors^T item_factors + reg I, for fold-in; owned */
-    cr_file *file;              /* loaded: arrays point into it */
 } cr_mf_model;
 
 /* A zeroed model of n_users x n_items x dim for the fitting code (bpr or als ops by `type`). */

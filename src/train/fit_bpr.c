@@ -28,7 +28,12 @@
  *
  * Early stopping and the per-epoch table are cr_train_loop's (train.h): the loop keeps the parameter slab of
  * the epoch with the best validation NDCG@10. The loss it reports is the mean -log sigmoid(x) of the epoch's
- * samples, before each sample's update, without the L2 term. */
+ * samples, before each sample's update, without the L2 term.
+ *
+ * The same routine fits cmf (fit_cmf.c) through cr_fit_mf_pairs with a loss weight per domain: a sample of
+ * domain d has its data term, and so its three gradients, multiplied by w_d (the L2 weight decay is not
+ * weighted), and the reported loss is the w-weighted mean. Events of a domain with w_d = 0 are not used at
+ * all, as if they were outside the trained domain. With no weights (bpr) nothing is multiplied. */
 #include "train_impl.h"
 
 #include <math.h>
@@ -83,6 +88,7 @@ typedef struct {
     int64_t n_samplers;
     const int32_t *item_domain; /* (n_items) */
     int32_t domain;
+    const float *weight;        /* (n_domains) loss weight of each domain (cmf), or NULL: all 1 (bpr) */
     float *grad;                /* (3, dim) gradients of p_u, q_i, q_j */
     int64_t skipped;            /* samples without an acceptable negative, all epochs */
 } bpr_fit;
@@ -151,8 +157,7 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
     snprintf(name, sizeof name, "bpr.negatives.%lld", (long long)epoch);
     cr_rng_named(&rneg, b->seed, name);
     bpr_sample ring[RING];
-    double total = 0.0;
-    int64_t used = 0;
+    double total = 0.0, used = 0.0;     /* sums of w * loss and of w over the applied samples */
     /* at time t, sample t is drawn and sample t - AHEAD_EVENT is applied */
     for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
         if (t < n) {
@@ -198,8 +203,14 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
                 continue;
             }
             int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
-            total += cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj);
-            used++;
+            float l = cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj), w = 1.0f;
+            if (b->weight) {
+                /* the weight scales the data term, hence its gradients; the optimizer's L2 stays unweighted */
+                w = b->weight[b->item_domain[x->i]];
+                for (int64_t k = 0; k < 3 * dim; k++) b->grad[k] *= w;    /* gu, gi, gj */
+            }
+            total += (double)w * l;
+            used += w;
             /* all three gradients come from the parameters before this sample's update */
             cr_opt_update(&b->opt, P, ou, gu, dim, b->lr);
             cr_opt_update(&b->opt, P, oi, gi, dim, b->lr);
@@ -207,7 +218,7 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
             cr_opt_step(&b->opt);
         }
     }
-    *loss = used ? total / (double)used : NAN;
+    *loss = used > 0 ? total / used : NAN;
     return CR_OK;
 }
 
@@ -224,13 +235,18 @@ static void bpr_fit_free(bpr_fit *b) {
     cr_free(b->grad);
 }
 
+/* Whether events of domain t are used: inside the trained domain, and not weighted 0. */
+static int domain_used(const bpr_fit *b, int32_t t) {
+    return (b->domain < 0 || t == b->domain) && (!b->weight || b->weight[t] > 0);
+}
+
 /* The used events, each user's distinct used items (sorted), user_known, and one sampler per domain that has
  * positives. */
 static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha) {
     int64_t n_users = v->n_users, n = 0;
     int32_t dom = b->domain;
     for (int64_t e = 0; e < v->n_inter; e++)
-        if (dom < 0 || v->item_domain[v->user_items[e]] == dom) n++;
+        if (domain_used(b, v->item_domain[v->user_items[e]])) n++;
     b->n_ev = n;
     b->ev = cr_malloc(((size_t)n + 1) * 2 * sizeof *b->ev);
     b->seen_ptr = cr_malloc(((size_t)n_users + 1) * sizeof *b->seen_ptr);
@@ -248,7 +264,7 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
         int64_t first = at;
         for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
             int32_t i = v->user_items[e];
-            if (dom >= 0 && v->item_domain[i] != dom) continue;
+            if (!domain_used(b, v->item_domain[i])) continue;
             b->ev[2 * at] = (int32_t)u;
             b->ev[2 * at + 1] = i;
             b->seen[at] = i;
@@ -270,6 +286,11 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
 }
 
 cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    return cr_fit_mf_pairs(out, d, train, p, "bpr", NULL);
+}
+
+cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p,
+                          const char *type, const float *weight) {
     *out = NULL;
     const cr_interactions *v = train;
     double reg = p->reg < 0 ? BPR_DEFAULT_REG : p->reg;
@@ -281,20 +302,21 @@ cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions 
 
     bpr_fit b;
     memset(&b, 0, sizeof b);
-    cr_status st = cr_mf_new(&b.m, "bpr", v->n_users, v->n_items, v->n_domains, p->dim);
+    cr_status st = cr_mf_new(&b.m, type, v->n_users, v->n_items, v->n_domains, p->dim);
     if (st) return st;
     cr_mf_model *m = b.m;
     m->domain = p->domain;
     m->reg = reg;
     m->base.dataset_crc = cr_dataset_file_crc(d);      /* validation checks it against the split's dataset */
     b.domain = p->domain;
+    b.weight = weight;
     b.item_domain = v->item_domain;
     b.seed = p->seed;
     b.lr = (float)p->lr;
     if ((st = bpr_prepare(&b, v, p->neg_alpha))) goto fail;
     if (b.n_ev == 0) {
-        st = dom_name ? cr_fail(CR_ERR_ARG, "bpr: no training events in domain '%s'", dom_name)
-                      : cr_fail(CR_ERR_ARG, "bpr: no training events");
+        st = dom_name ? cr_fail(CR_ERR_ARG, "%s: no training events in domain '%s'", type, dom_name)
+                      : cr_fail(CR_ERR_ARG, "%s: no training events%s", type, weight ? " in a domain of weight > 0" : "");
         goto fail;
     }
 
@@ -306,21 +328,23 @@ cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions 
     float *U = cr_slab_at(&m->params, 0), *I = cr_slab_at(&m->params, 1);    /* (n_users, dim), (n_items, dim) */
     for (int64_t u = 0; u < v->n_users; u++)
         if (!m->user_known[u]) memset(U + u * m->dim, 0, (size_t)m->dim * sizeof *U);
-    if (p->domain >= 0)
-        for (int64_t i = 0; i < v->n_items; i++)
-            if (v->item_domain[i] != p->domain) memset(I + i * m->dim, 0, (size_t)m->dim * sizeof *I);
+    for (int64_t i = 0; i < v->n_items; i++)
+        if (!domain_used(&b, v->item_domain[i])) memset(I + i * m->dim, 0, (size_t)m->dim * sizeof *I);
 
     cr_opt_params op = cr_opt_default_params(kind);
     op.lr = (float)p->lr;
     op.weight_decay = (float)reg;
     if ((st = cr_opt_init(&b.opt, &m->params, &op))) goto fail;
 
-    char settings[256], negs[64];
+    char settings[384], negs[64], weights[96] = "";
     if (p->neg_alpha == 0) snprintf(negs, sizeof negs, "negatives uniform (alpha 0)");
     else snprintf(negs, sizeof negs, "negatives by (count + 1)^alpha (alpha %g)", p->neg_alpha);
-    snprintf(settings, sizeof settings, "bpr: dim %lld, %s lr %g, reg %g, %s, %s%s, %lld epochs max, patience %d",
+    for (int64_t t = 0, n = 0; weight && t < v->n_domains && n < (int64_t)sizeof weights; t++)
+        n += snprintf(weights + n, sizeof weights - (size_t)n, "%s%s %g", t ? ", " : ", loss weights ",
+                      cr_dataset_domain_name(d, (int32_t)t), weight[t]);
+    snprintf(settings, sizeof settings, "%s: dim %lld, %s lr %g, reg %g, %s, %s%s%s, %lld epochs max, patience %d", type,
              (long long)p->dim, opt_name, p->lr, reg, negs, dom_name ? "domain " : "all domains", dom_name ? dom_name : "",
-             (long long)p->epochs, p->patience);
+             weights, (long long)p->epochs, p->patience);
     b.fit.epoch = bpr_epoch;
     b.fit.model = bpr_model;
     b.fit.params = &m->params;
@@ -332,8 +356,8 @@ cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions 
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto fail;
     if (b.skipped && !p->quiet)
-        cr_log(CR_LOG_INFO, "bpr: %lld samples skipped (no negative outside the user's items after %d redraws)",
-               (long long)b.skipped, BPR_REDRAWS);
+        cr_log(CR_LOG_INFO, "%s: %lld samples skipped (no negative outside the user's items after %d redraws)",
+               type, (long long)b.skipped, BPR_REDRAWS);
     bpr_fit_free(&b);
     *out = &m->base;
     return CR_OK;

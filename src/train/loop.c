@@ -22,13 +22,15 @@ cr_loop_params cr_loop_default_params(void) {
     p.patience = 3;
     p.log_path = NULL;
     p.quiet = 0;
+    p.valid_users = 2000;
     return p;
 }
 
 /* Validation NDCG@10 of the model as it is now. */
-static cr_status validate(cr_fit *f, const cr_split *s, double *ndcg) {
+static cr_status validate(cr_fit *f, const cr_split *s, int64_t max_users, double *ndcg) {
     cr_eval_params ep = cr_eval_default_params();
     ep.part = CR_PART_VALID;
+    ep.max_users = max_users;
     ep.ks[0] = 10;
     ep.n_k = 1;
     const cr_model *m = f->model(f);
@@ -75,7 +77,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
             st = cr_fail(CR_ERR_IO, "%s: cannot create the training log: %s", p->log_path, strerror(errno));
             goto out;
         }
-        if (fprintf(log, "epoch\tloss\tvalid_ndcg@10\tseconds\n") < 0 || fflush(log)) {
+        if (fprintf(log, "epoch\tloss\tvalid_ndcg@10\tseconds\ttrain_seconds\n") < 0 || fflush(log)) {
             st = log_fail(p->log_path);
             goto out;
         }
@@ -96,7 +98,8 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
         }
         double loss = NAN, ndcg = NAN;
         if ((st = f->epoch(f, e, &loss)) != CR_OK) goto out;
-        if (has_valid && (st = validate(f, valid_split, &ndcg)) != CR_OK) goto out;
+        const double train_secs = cr_now() - te;
+        if (has_valid && (st = validate(f, valid_split, p->valid_users, &ndcg)) != CR_OK) goto out;
         const double secs = cr_now() - te;
         report->epochs_run = e + 1;
 
@@ -125,7 +128,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
              * validation */
             if (has_valid) snprintf(nbuf, sizeof nbuf, "%.6f", ndcg);
             else snprintf(nbuf, sizeof nbuf, "nan");
-            if (fprintf(log, "%lld\t%.6f\t%s\t%.3f\n", (long long)e + 1, loss, nbuf, secs) < 0 || fflush(log)) {
+            if (fprintf(log, "%lld\t%.6f\t%s\t%.3f\t%.3f\n", (long long)e + 1, loss, nbuf, secs, train_secs) < 0 || fflush(log)) {
                 st = log_fail(p->log_path);
                 goto out;
             }

@@ -22,9 +22,10 @@ static cr_status fit_itemknn(cr_model **out, const cr_dataset *d, const cr_inter
 }
 
 static const trainer trainers[] = {
-    {"pop", fit_pop}, {"itemknn", fit_itemknn}, {"bpr", cr_fit_bpr}, {"als", cr_fit_als},
+    {"pop", fit_pop}, {"itemknn", fit_itemknn}, {"bpr", cr_fit_bpr}, {"als", cr_fit_als}, {"cmf", cr_fit_cmf},
+    {"emcdr", cr_fit_emcdr},
 };
-static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", NULL};
+static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", NULL};
 #define N_TRAINERS ((int)(sizeof trainers / sizeof trainers[0]))
 
 const char *const *cr_model_names(void) { return trainer_names; }
@@ -56,6 +57,7 @@ cr_train_params cr_train_default_params(void) {
     p.neg_alpha = 0;
     p.als_alpha = 40;
     p.cg_steps = 3;
+    p.source_weight = 0.5;
     return p;
 }
 
@@ -84,6 +86,8 @@ cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interaction
     if (isnan(p->reg) || isinf(p->reg)) return cr_fail(CR_ERR_ARG, "regularisation must be finite (negative: the model's default)");
     if (!isfinite(p->neg_alpha)) return cr_fail(CR_ERR_ARG, "negative-sampling exponent must be finite");
     if (!(p->als_alpha >= 0) || !isfinite(p->als_alpha)) return cr_fail(CR_ERR_ARG, "ALS alpha must be >= 0 (got %g)", p->als_alpha);
+    if (!(p->source_weight >= 0) || !isfinite(p->source_weight))
+        return cr_fail(CR_ERR_ARG, "source weight must be a finite number >= 0 (got %g)", p->source_weight);
     if (p->cg_steps < 1) return cr_fail(CR_ERR_ARG, "conjugate-gradient steps must be at least 1");
     cr_opt_kind kind;
     if (p->optimizer && cr_opt_from_name(p->optimizer, &kind))

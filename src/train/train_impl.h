@@ -7,6 +7,13 @@
 
 /* bpr: BPR-MF with sampled negatives, the optimizer of p->optimizer, early stopping (fit_bpr.c). */
 cr_status cr_fit_bpr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+/* The BPR fitting of fit_bpr.c for a cr_mf_model of `type` ("bpr" or "cmf"), with an optional loss weight per
+ * domain (weight: n_domains floats >= 0, read during the call only; NULL: all 1). A sample of domain d has its
+ * data term and gradients multiplied by weight[d]; domains of weight 0 are not used at all. */
+cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p,
+                          const char *type, const float *weight);
+/* cmf: collective MF, user factors shared by all domains, target and source domains weighted (fit_cmf.c). */
+cr_status cr_fit_cmf(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 /* One BPR sample's loss and data-term gradients (fit_bpr.c): with x = <pu, qi - qj> and c = 1 - sigmoid(x),
  * returns -log sigmoid(x) and writes gu = -c (qi - qj), gi = -c pu, gj = c pu (dim floats each; outputs must
  * not overlap the inputs). The L2 term is not included: the optimizer adds it as weight decay. Exposed for the
@@ -15,6 +22,8 @@ float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const floa
                   float *restrict gu, float *restrict gi, float *restrict gj);
 /* als: implicit ALS, confidence 1 + alpha * value, conjugate-gradient solves (fit_als.c). */
 cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+/* emcdr: BPR-MF per side, then an MLP mapping source to target user factors on overlapping users (fit_emcdr.c). */
+cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 
 /* ALS training pairs (fit_als.c): the events of the trained domain(s) with repeated (user, item) events merged
  * into one pair whose value is the sum of theirs (pairs summing to 0 dropped), stored by user (items in order of
