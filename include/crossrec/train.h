@@ -106,6 +106,8 @@ typedef struct {
 } cr_loop_params;
 
 cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet, 2000 validation users */
+/* The defaults with epochs, patience, log path and quiet taken from training settings. */
+cr_loop_params cr_loop_params_of(const cr_train_params *p);
 
 /* What a fitting routine gives the loop. */
 typedef struct cr_fit cr_fit;

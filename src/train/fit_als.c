@@ -330,11 +330,7 @@ cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions 
     a.fit.epoch = als_epoch;
     a.fit.model = als_model;
     a.fit.params = &m->params;
-    cr_loop_params lp = cr_loop_default_params();
-    lp.epochs = p->epochs;
-    lp.patience = p->patience;
-    lp.log_path = p->log_path;
-    lp.quiet = p->quiet;
+    cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&a.fit, p->valid, &lp, settings, &rep))) goto fail;
     /* the loop may have restored an earlier epoch's factors */

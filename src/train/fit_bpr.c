@@ -348,11 +348,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     b.fit.epoch = bpr_epoch;
     b.fit.model = bpr_model;
     b.fit.params = &m->params;
-    cr_loop_params lp = cr_loop_default_params();
-    lp.epochs = p->epochs;
-    lp.patience = p->patience;
-    lp.log_path = p->log_path;
-    lp.quiet = p->quiet;
+    cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto fail;
     if (b.skipped && !p->quiet)

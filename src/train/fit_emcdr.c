@@ -266,11 +266,7 @@ cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interaction
     b.fit.epoch = map_epoch;
     b.fit.model = map_model;
     b.fit.params = &m->map;
-    cr_loop_params lp = cr_loop_default_params();
-    lp.epochs = p->epochs;
-    lp.patience = p->patience;
-    lp.log_path = p->log_path;
-    lp.quiet = p->quiet;
+    cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto done;
     *out = &m->base;

@@ -26,6 +26,15 @@ cr_loop_params cr_loop_default_params(void) {
     return p;
 }
 
+cr_loop_params cr_loop_params_of(const cr_train_params *tp) {
+    cr_loop_params p = cr_loop_default_params();
+    p.epochs = tp->epochs;
+    p.patience = tp->patience;
+    p.log_path = tp->log_path;
+    p.quiet = tp->quiet;
+    return p;
+}
+
 /* Validation NDCG@10 of the model as it is now. */
 static cr_status validate(cr_fit *f, const cr_split *s, int64_t max_users, double *ndcg) {
     cr_eval_params ep = cr_eval_default_params();
