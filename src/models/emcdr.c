@@ -66,6 +66,50 @@ static cr_status emcdr_score(const cr_model *mm, const cr_score_request *q, floa
     return CR_OK;
 }
 
+/* ---- array helpers, shared with ptupcdr (emcdr_impl.h) ---- */
+
+cr_status cr_slab_save_arrays(cr_filew *w, const cr_slab *s, const char *const *names) {
+    cr_status st;
+    for (int t = 0; t < s->n; t++) {
+        const cr_tensor *x = &s->t[t];
+        if ((st = cr_filew_array(w, names ? names[t] : x->name, CR_DT_F32, cr_slab_at(s, t), x->rows * x->cols))) return st;
+    }
+    return CR_OK;
+}
+
+static int64_t first_not_finite(const float *x, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(x[k])) return k;
+    return -1;
+}
+
+cr_status cr_slab_load_arrays(cr_file *f, const char *path, cr_slab *s, const char *const *names) {
+    cr_status st;
+    for (int t = 0; t < s->n; t++) {
+        const char *name = names ? names[t] : s->t[t].name;
+        int64_t n = s->t[t].rows * s->t[t].cols;
+        const void *a;
+        if ((st = cr_file_get_array(f, name, CR_DT_F32, n, &a, NULL))) return st;
+        int64_t k = first_not_finite(a, n);
+        if (k >= 0)
+            return cr_fail(CR_ERR_FORMAT, "%s: %s[%lld] = %g is not a finite number", path, name, (long long)k,
+                           (double)((const float *)a)[k]);
+        memcpy(cr_slab_at(s, t), a, (size_t)n * sizeof(float));
+    }
+    return CR_OK;
+}
+
+cr_status cr_load_known(cr_file *f, const char *path, const char *name, uint8_t *dst, int64_t n) {
+    const void *a;
+    cr_status st = cr_file_get_array(f, name, CR_DT_U8, n, &a, NULL);
+    if (st) return st;
+    const uint8_t *known = a;
+    for (int64_t u = 0; u < n; u++)
+        if (known[u] > 1) return cr_fail(CR_ERR_FORMAT, "%s: %s[%lld] = %d (expected 0 or 1)", path, name, (long long)u, known[u]);
+    memcpy(dst, known, (size_t)n);
+    return CR_OK;
+}
+
 /* ---- save, free ---- */
 
 static cr_status emcdr_save(const cr_model *mm, cr_filew *w) {
@@ -74,15 +118,8 @@ static cr_status emcdr_save(const cr_model *mm, cr_filew *w) {
     if ((st = cr_filew_meta_i64(w, "emcdr.dim", m->dim)) || (st = cr_filew_meta_i64(w, "emcdr.hidden", m->mlp.width[1])) ||
         (st = cr_filew_meta_i64(w, "emcdr.domain", m->domain)))
         return st;
-    for (int t = 0; t < 3; t++) {
-        const cr_tensor *x = &m->factors.t[t];
-        if ((st = cr_filew_array(w, factor_names[t], CR_DT_F32, cr_slab_at(&m->factors, t), x->rows * x->cols))) return st;
-    }
     /* the map slab's tensor names already carry the "emcdr." prefix and live as long as the model */
-    for (int t = 0; t < m->map.n; t++) {
-        const cr_tensor *x = &m->map.t[t];
-        if ((st = cr_filew_array(w, x->name, CR_DT_F32, cr_slab_at(&m->map, t), x->rows * x->cols))) return st;
-    }
+    if ((st = cr_slab_save_arrays(w, &m->factors, factor_names)) || (st = cr_slab_save_arrays(w, &m->map, NULL))) return st;
     if ((st = cr_filew_array(w, "emcdr.user_known", CR_DT_U8, m->tgt_known, m->base.n_users)) ||
         (st = cr_filew_array(w, "emcdr.src_known", CR_DT_U8, m->src_known, m->base.n_users)))
         return st;
@@ -143,12 +180,6 @@ cr_status cr_emcdr_new(cr_emcdr_model **out, int64_t n_users, int64_t n_items, i
 
 /* ---- load ---- */
 
-static int64_t first_not_finite(const float *x, int64_t n) {
-    for (int64_t k = 0; k < n; k++)
-        if (!isfinite(x[k])) return k;
-    return -1;
-}
-
 static cr_status emcdr_load(cr_model **out, cr_file *f, const char *path, const cr_model *base) {
     int64_t dim, hidden, domain;
     cr_emcdr_model *m = NULL;
@@ -173,35 +204,10 @@ static cr_status emcdr_load(cr_model **out, cr_file *f, const char *path, const 
      * are < INT32_MAX (model.c) and dim, hidden <= 8192, so no product overflows; with the shapes checked above,
      * only CR_ERR_NOMEM can stop cr_emcdr_new. */
     if ((st = cr_emcdr_new(&m, base->n_users, base->n_items, base->n_domains, dim, hidden, (int32_t)domain))) goto fail;
-    for (int s = 0; s < 2; s++) {
-        cr_slab *slab = s ? &m->map : &m->factors;
-        for (int t = 0; t < slab->n; t++) {
-            const char *name = s ? slab->t[t].name : factor_names[t];
-            int64_t n = slab->t[t].rows * slab->t[t].cols;
-            const void *a;
-            if ((st = cr_file_get_array(f, name, CR_DT_F32, n, &a, NULL))) goto fail;
-            int64_t k = first_not_finite(a, n);
-            if (k >= 0) {
-                st = cr_fail(CR_ERR_FORMAT, "%s: %s[%lld] = %g is not a finite number", path, name, (long long)k,
-                             (double)((const float *)a)[k]);
-                goto fail;
-            }
-            memcpy(cr_slab_at(slab, t), a, (size_t)n * sizeof(float));
-        }
-    }
-    const char *kn[2] = {"emcdr.user_known", "emcdr.src_known"};
-    uint8_t *dst[2] = {m->tgt_known, m->src_known};
-    for (int t = 0; t < 2; t++) {
-        const void *a;
-        if ((st = cr_file_get_array(f, kn[t], CR_DT_U8, base->n_users, &a, NULL))) goto fail;
-        const uint8_t *known = a;
-        for (int64_t u = 0; u < base->n_users; u++)
-            if (known[u] > 1) {
-                st = cr_fail(CR_ERR_FORMAT, "%s: %s[%lld] = %d (expected 0 or 1)", path, kn[t], (long long)u, known[u]);
-                goto fail;
-            }
-        memcpy(dst[t], known, (size_t)base->n_users);
-    }
+    if ((st = cr_slab_load_arrays(f, path, &m->factors, factor_names)) || (st = cr_slab_load_arrays(f, path, &m->map, NULL)) ||
+        (st = cr_load_known(f, path, "emcdr.user_known", m->tgt_known, base->n_users)) ||
+        (st = cr_load_known(f, path, "emcdr.src_known", m->src_known, base->n_users)))
+        goto fail;
     m->base.dataset_crc = base->dataset_crc;
     cr_file_close(f);
     *out = &m->base;

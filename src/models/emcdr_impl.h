@@ -32,4 +32,12 @@ typedef struct {
 cr_status cr_emcdr_new(cr_emcdr_model **m, int64_t n_users, int64_t n_items, int64_t n_domains, int64_t dim,
                        int64_t hidden, int32_t domain);
 
+/* Array helpers for the .crm files of emcdr and ptupcdr (emcdr.c). cr_slab_save_arrays writes every tensor of s
+ * as an f32 array named names[t] (names NULL: the tensor's own name). cr_slab_load_arrays reads them back into
+ * s, each of exactly its tensor's size, refusing a value that is not finite (CR_ERR_FORMAT "path: name[k] = v is
+ * not a finite number"). cr_load_known reads u8 array `name` of n values, each 0 or 1, into dst. */
+cr_status cr_slab_save_arrays(cr_filew *w, const cr_slab *s, const char *const *names);
+cr_status cr_slab_load_arrays(cr_file *f, const char *path, cr_slab *s, const char *const *names);
+cr_status cr_load_known(cr_file *f, const char *path, const char *name, uint8_t *dst, int64_t n);
+
 #endif

@@ -23,7 +23,9 @@
  * cold ones).
  *
  * Determinism: every stage runs on one thread in a fixed order from named streams of one seed, so a seed
- * gives the same model at any thread count. */
+ * gives the same model at any thread count.
+ *
+ * Step 1 is cr_fit_two_sides (train_impl.h), shared with ptupcdr (fit_ptupcdr.c). */
 #include "train_impl.h"
 
 #include "../models/emcdr_impl.h"
@@ -69,7 +71,7 @@ static cr_status src_view_init(src_view *s, const cr_interactions *v, int32_t ta
     s->user_values = cr_malloc(((size_t)n + 1) * sizeof *s->user_values);
     if (!s->user_ptr || !s->item_ptr || !s->user_times || !s->user_items || !s->item_users || !s->user_values) {
         src_view_free(s);
-        return cr_fail(CR_ERR_NOMEM, "out of memory for emcdr's source view (%lld events)", (long long)n);
+        return cr_fail(CR_ERR_NOMEM, "out of memory for a source-only view (%lld events)", (long long)n);
     }
     /* user side: the kept events of each user, in their original (time) order */
     int64_t at = 0;
@@ -175,34 +177,23 @@ static void map_fit_free(map_fit *b) {
     cr_free(b->scratch);
 }
 
-/* Copies tensor `t` of an MF model's slab and its user_known into the emcdr model. */
-static void take_mf(const cr_mf_model *mf, int t, float *dst, int64_t rows, uint8_t *known) {
+void cr_mf_take(const cr_mf_model *mf, int t, float *dst, int64_t rows, uint8_t *known) {
     memcpy(dst, cr_slab_at(&mf->params, t), (size_t)(rows * mf->dim) * sizeof(float));
     if (known) memcpy(known, mf->user_known, (size_t)mf->base.n_users);
 }
 
-cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
-    *out = NULL;
-    const cr_interactions *v = train;
-    int32_t T = p->domain;
-    if (T < 0 && p->valid) T = cr_split_target(p->valid);
-    if (T < 0) return cr_fail(CR_ERR_ARG, "emcdr needs a target domain (--domain T)");
-    if (v->n_domains < 2) return cr_fail(CR_ERR_ARG, "emcdr needs a source domain besides the target (the data has one domain)");
-    const char *tname = cr_dataset_domain_name(d, T);
-
+cr_status cr_fit_two_sides(cr_mf_model **src_out, cr_mf_model **tgt_out, const cr_dataset *d, const cr_interactions *v,
+                           const cr_train_params *p, int32_t T, const char *who) {
+    *src_out = *tgt_out = NULL;
+    if (v->n_domains < 2) return cr_fail(CR_ERR_ARG, "%s needs a source domain besides the target (the data has one domain)", who);
     src_view sv;
     cr_model *src = NULL, *tgt = NULL;
-    cr_emcdr_model *m = NULL;
-    map_fit b;
-    memset(&b, 0, sizeof b);
     cr_status st = src_view_init(&sv, v, T);
     if (st) return st;
     if (sv.v.n_inter == 0) {
-        st = cr_fail(CR_ERR_ARG, "emcdr: no training events outside the target domain '%s'", tname);
+        st = cr_fail(CR_ERR_ARG, "%s: no training events outside the target domain '%s'", who, cr_dataset_domain_name(d, T));
         goto done;
     }
-
-    /* step 1: the two embeddings */
     cr_train_params ip = *p;
     ip.model = "bpr";
     ip.valid = NULL;
@@ -214,17 +205,41 @@ cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interaction
     ip.domain = T;
     ip.seed = p->seed;
     if ((st = cr_fit_bpr(&tgt, d, v, &ip))) goto done;
-    src_view_free(&sv);     /* not needed any more: give the memory back before the mapping's buffers */
+    *src_out = (cr_mf_model *)src;
+    *tgt_out = (cr_mf_model *)tgt;
+    src = tgt = NULL;
+done:
+    src_view_free(&sv);
+    cr_model_free(src);
+    cr_model_free(tgt);
+    return st;
+}
+
+cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    *out = NULL;
+    const cr_interactions *v = train;
+    int32_t T = p->domain;
+    if (T < 0 && p->valid) T = cr_split_target(p->valid);
+    if (T < 0) return cr_fail(CR_ERR_ARG, "emcdr needs a target domain (--domain T)");
+    const char *tname = cr_dataset_domain_name(d, T);
+
+    cr_mf_model *ms = NULL, *mt = NULL;
+    cr_emcdr_model *m = NULL;
+    map_fit b;
+    memset(&b, 0, sizeof b);
+
+    /* step 1: the two embeddings */
+    cr_status st = cr_fit_two_sides(&ms, &mt, d, v, p, T, "emcdr");
+    if (st) return st;
 
     if ((st = cr_emcdr_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, 2 * p->dim, T))) goto done;
     m->base.dataset_crc = cr_dataset_file_crc(d);      /* validation checks it against the split's dataset */
-    const cr_mf_model *ms = (const cr_mf_model *)src, *mt = (const cr_mf_model *)tgt;
-    take_mf(mt, 0, cr_slab_at(&m->factors, 0), v->n_users, m->tgt_known);
-    take_mf(mt, 1, cr_slab_at(&m->factors, 1), v->n_items, NULL);
-    take_mf(ms, 0, cr_slab_at(&m->factors, 2), v->n_users, m->src_known);
-    cr_model_free(src);
-    cr_model_free(tgt);
-    src = tgt = NULL;
+    cr_mf_take(mt, 0, cr_slab_at(&m->factors, 0), v->n_users, m->tgt_known);
+    cr_mf_take(mt, 1, cr_slab_at(&m->factors, 1), v->n_items, NULL);
+    cr_mf_take(ms, 0, cr_slab_at(&m->factors, 2), v->n_users, m->src_known);
+    cr_model_free(&ms->base);
+    cr_model_free(&mt->base);
+    ms = mt = NULL;
 
     /* step 2: the mapping, on the overlapping users */
     int64_t n_pairs = 0;
@@ -273,9 +288,8 @@ cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interaction
     m = NULL;
 done:
     map_fit_free(&b);
-    src_view_free(&sv);
-    cr_model_free(src);
-    cr_model_free(tgt);
+    if (ms) cr_model_free(&ms->base);
+    if (mt) cr_model_free(&mt->base);
     if (m) cr_model_free(&m->base);
     return st;
 }

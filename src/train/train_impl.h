@@ -24,6 +24,19 @@ float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const floa
 cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 /* emcdr: BPR-MF per side, then an MLP mapping source to target user factors on overlapping users (fit_emcdr.c). */
 cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+/* Step 1 of emcdr and ptupcdr (fit_emcdr.c): BPR-MF (cr_fit_bpr) on the training events outside domain T (the
+ * source, each positive's negatives from its own domain, seed p->seed ^ a constant) and BPR-MF on T's events
+ * (seed p->seed), both with p's dim, optimizer, lr, reg, neg_alpha and epochs, quiet, without log or
+ * validation. `who` names the model in messages. Errors: CR_ERR_ARG (one domain only, no source events, no
+ * target events), CR_ERR_NOMEM; *src and *tgt are NULL on failure. */
+cr_status cr_fit_two_sides(cr_mf_model **src, cr_mf_model **tgt, const cr_dataset *d, const cr_interactions *v,
+                           const cr_train_params *p, int32_t T, const char *who);
+/* Copies tensor t (0 "user", 1 "item") of an MF model, `rows` rows, into dst (rows, dim), and its user_known
+ * into known (n_users bytes) when known is not NULL (fit_emcdr.c). */
+void cr_mf_take(const cr_mf_model *mf, int t, float *dst, int64_t rows, uint8_t *known);
+/* ptupcdr: emcdr's two sides, then a personalised bridge W_u = g(attention-pooled source history) trained with
+ * BPR on overlapping users' target events (fit_ptupcdr.c). */
+cr_status cr_fit_ptupcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 
 /* ALS training pairs (fit_als.c): the events of the trained domain(s) with repeated (user, item) events merged
  * into one pair whose value is the sum of theirs (pairs summing to 0 dropped), stored by user (items in order of
