@@ -8,7 +8,7 @@
 
 static const cli_cmd_info info = {
     "train",
-    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr [--domain all|T] [options] -o model.crm",
+    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr|ptupcdr [--domain all|T] [options] -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
     "  itemknn   item-item cosine on co-occurrence, --neighbors per item and domain; scores a user from its history in\n"
@@ -20,6 +20,9 @@ static const cli_cmd_info info = {
     "            else the split's target) weigh --source-weight, so users cold in the target are scored\n"
     "  emcdr     BPR-MF on the target and on the other domains, then an MLP maps source to target user factors\n"
     "            (learned on users in both; --epochs counts BPR and mapping epochs), so target-cold users are scored\n"
+    "  ptupcdr   emcdr's two BPR-MF sides, then a personalised bridge: a meta network turns an attention-pooled\n"
+    "            summary of the user's source items into the user's own mapping matrix, trained with BPR on the\n"
+    "            target events of users in both (--dim at most 256)\n"
     "bpr, als and cmf stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
     "--domain T trains on the events of domain T only (the target-only variant of a baseline); for cmf it names\n"
     "the target domain and every domain is trained.",
@@ -95,7 +98,7 @@ int cmd_train(int argc, char **argv) {
     int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed, patience = p.patience;
     int quiet = 0;
     const cli_opt opts[] = {
-        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr, als, cmf or emcdr"},
+        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr, als, cmf, emcdr or ptupcdr"},
         {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
         {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
@@ -122,7 +125,7 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&info, opts, argc, argv, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 0 : rc;
     if (n_pos != 1) return cli_usage_error(&info, "give one split file (.crs)");
-    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr, als, cmf or emcdr)");
+    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr, als, cmf, emcdr or ptupcdr)");
     int known = 0;
     for (const char *const *n = cr_model_names(); *n; n++) known |= !strcmp(*n, model);
     if (!known) return unknown_model(model);

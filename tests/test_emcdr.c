@@ -6,6 +6,8 @@
  * no leak; and the shared Amazon cold-user split, when present, prints its figures. */
 #include "test.h"
 
+#include "cdr_fixtures.h"
+
 #include "crossrec/eval.h"
 #include "crossrec/io.h"
 #include "models/emcdr_impl.h"
@@ -13,54 +15,6 @@
 #include <stdlib.h>
 
 /* ---- helpers ---- */
-
-/* Writes a synthetic dataset, imports it and goes through a .crd file, because splits record a dataset file. */
-static cr_dataset *emcdr_data(const char *name, int64_t users, int64_t items, int64_t inter, int domains, uint64_t seed) {
-    cr_synth_params sp = cr_synth_default_params();
-    sp.n_users = users;
-    sp.n_items = items;
-    sp.n_inter = inter;
-    sp.n_domains = domains;
-    sp.seed = seed;
-    char dir[512], inter_path[600], items_path[600], crd[600];
-    snprintf(dir, sizeof dir, "%s", cr_test_path(name));
-    CHECK_OK(cr_synth_write(dir, &sp));
-    snprintf(inter_path, sizeof inter_path, "%s/interactions.tsv", dir);
-    snprintf(items_path, sizeof items_path, "%s/items.tsv", dir);
-    snprintf(crd, sizeof crd, "%s/dataset.crd", dir);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = inter_path;
-    ip.items[ip.n_items++] = items_path;
-    cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    CHECK_OK(cr_dataset_save(d, crd));
-    cr_dataset_free(d);
-    d = NULL;
-    CHECK_OK(cr_dataset_load(&d, crd));
-    return d;
-}
-
-/* The domain with the fewest events: the natural target of a transfer test. */
-static int32_t thinnest_domain(const cr_dataset *d) {
-    const cr_interactions *v = cr_dataset_inter(d);
-    int64_t count[8] = {0};
-    CHECK(v->n_domains <= 8);
-    for (int64_t e = 0; e < v->n_inter; e++) count[v->item_domain[v->user_items[e]]]++;
-    int32_t best = 0;
-    for (int32_t t = 1; t < v->n_domains; t++)
-        if (count[t] < count[best]) best = t;
-    return best;
-}
-
-static cr_split *cold_split(const cr_dataset *d, int32_t target, double beta) {
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_COLD_USER;
-    sp.target = cr_dataset_domain_name(d, target);
-    sp.beta = beta;
-    cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
-    return s;
-}
 
 static cr_train_params emcdr_params(int32_t target, int64_t dim, int64_t epochs) {
     cr_train_params p = cr_train_default_params();
@@ -72,48 +26,12 @@ static cr_train_params emcdr_params(int32_t target, int64_t dim, int64_t epochs)
     return p;
 }
 
-/* A ranking baseline that knows nothing: a hash of (user, item). */
-static cr_status hashed_score(const cr_model *m, const cr_score_request *q, float *scores, uint8_t *can) {
-    for (int64_t r = 0; r < q->n_rows; r++) {
-        can[r] = 1;
-        for (int64_t c = 0; c < q->n_cand; c++) {
-            uint32_t key[2] = {(uint32_t)(q->users ? q->users[r] : -1), (uint32_t)q->cand[c]};
-            scores[r * q->n_cand + c] = (float)(cr_hash32(key, sizeof key, 99) >> 8);
-        }
-    }
-    return CR_OK;
-}
-static void hashed_free(cr_model *m) { (void)m; }
-static const cr_model_ops hashed_ops = {"hashed", hashed_score, NULL, hashed_free};
-
-static cr_eval_result *evaluate_at(const cr_split *s, const cr_model *m, int k0, int k1) {
-    cr_eval_params ep = cr_eval_default_params();
-    ep.ks[0] = k0, ep.ks[1] = k1, ep.n_k = 2;
-    cr_eval_result *r = NULL;
-    CHECK_OK(cr_evaluate(s, m, &ep, &r));
-    return r;
-}
-
-/* The loss column of a training log (the header line does not parse as numbers). */
-static int log_losses(const char *path, double *loss, int cap) {
-    char *text = cr_test_read(path, NULL);
-    CHECK_MSG(text, "no training log at %s", path);
-    int n = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        long long epoch;
-        double l;
-        if (sscanf(line, "%lld\t%lf", &epoch, &l) == 2 && n < cap) loss[n++] = l;
-    }
-    free(text);
-    return n;
-}
-
 /* ---- learning on a cold-user split ---- */
 
 TEST(emcdr_cold_users_synthetic) {
-    cr_dataset *d = emcdr_data("emcdr-cold", 500, 300, 10000, 2, 21);
-    int32_t target = thinnest_domain(d);
-    cr_split *s = cold_split(d, target, 0.3);
+    cr_dataset *d = cr_test_cdr_data("emcdr-cold", 500, 300, 10000, 2, 21);
+    int32_t target = cr_test_thinnest_domain(d);
+    cr_split *s = cr_test_cold_split(d, target, 0.3);
     const cr_interactions *tr = cr_split_train(s);
     cr_train_params p = emcdr_params(target, 32, 20);
     char logp[512];
@@ -125,7 +43,7 @@ TEST(emcdr_cold_users_synthetic) {
     CHECK_STR(cr_model_name(m), "emcdr");
 
     double loss[64];
-    int n = log_losses(logp, loss, 64);
+    int n = cr_test_log_losses(logp, loss, 64);
     CHECK_EQ(n, 20);
     CHECK_MSG(loss[n - 1] < 0.7 * loss[0], "mapping loss %.5f -> %.5f", loss[0], loss[n - 1]);
 
@@ -137,10 +55,9 @@ TEST(emcdr_cold_users_synthetic) {
         int32_t u = gt->users[k];
         CHECK(em->tgt_known[u] == 0 && em->src_known[u] == 1);
     }
-    cr_eval_result *r = evaluate_at(s, m, 10, 50);
-    const cr_interactions *v = cr_dataset_inter(d);
-    cr_model rnd = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0};
-    cr_eval_result *rb = evaluate_at(s, &rnd, 10, 50);
+    cr_eval_result *r = cr_test_evaluate_at(s, m, 10, 50);
+    cr_model rnd = cr_test_random_model(d);
+    cr_eval_result *rb = cr_test_evaluate_at(s, &rnd, 10, 50);
     printf("     synthetic cold-user split (target %s, %lld test users): emcdr recall@10 %.4f @50 %.4f, random %.4f %.4f; "
            "mapping loss %.5f -> %.5f\n",
            cr_dataset_domain_name(d, target), (long long)r->n_users, r->mean.recall[0], r->mean.recall[1],
@@ -160,7 +77,7 @@ TEST(emcdr_cold_users_synthetic) {
     m = NULL;
     CHECK_OK(cr_model_train(&m, d, tr, &p));
     CHECK_EQ(((const cr_emcdr_model *)m)->domain, target);
-    r = evaluate_at(s, m, 10, 50);
+    r = cr_test_evaluate_at(s, m, 10, 50);
     CHECK_EQ(r->n_unrepresented, 0);
     CHECK(r->mean.recall[0] > 0.05);
     cr_eval_result_free(r);
@@ -172,10 +89,10 @@ TEST(emcdr_cold_users_synthetic) {
 /* ---- scores, files ---- */
 
 TEST(emcdr_scores_and_save_load) {
-    cr_dataset *d = emcdr_data("emcdr-save", 200, 120, 3000, 2, 22);
+    cr_dataset *d = cr_test_cdr_data("emcdr-save", 200, 120, 3000, 2, 22);
     const cr_interactions *v = cr_dataset_inter(d);
     int32_t target = 1;
-    cr_split *s = cold_split(d, target, 0.3);
+    cr_split *s = cr_test_cold_split(d, target, 0.3);
     const cr_interactions *tr = cr_split_train(s);
     cr_train_params p = emcdr_params(target, 8, 3);
     cr_model *m = NULL;
@@ -301,7 +218,7 @@ TEST(emcdr_scores_and_save_load) {
 }
 
 TEST(emcdr_deterministic) {
-    cr_dataset *d = emcdr_data("emcdr-det", 200, 120, 3000, 2, 23);
+    cr_dataset *d = cr_test_cdr_data("emcdr-det", 200, 120, 3000, 2, 23);
     const cr_interactions *v = cr_dataset_inter(d);
     char *files[3];
     size_t lens[3];
@@ -325,7 +242,7 @@ TEST(emcdr_deterministic) {
 }
 
 TEST(emcdr_refuses_bad_input) {
-    cr_dataset *d = emcdr_data("emcdr-args", 100, 60, 1000, 2, 24);
+    cr_dataset *d = cr_test_cdr_data("emcdr-args", 100, 60, 1000, 2, 24);
     const cr_interactions *v = cr_dataset_inter(d);
     cr_model *m = NULL;
     cr_train_params p = emcdr_params(-1, 8, 1);     /* no --domain and no split */
@@ -345,7 +262,7 @@ TEST(emcdr_refuses_bad_input) {
     cr_split_free(s);
     cr_dataset_free(d);
     /* one domain: nothing to transfer from */
-    d = emcdr_data("emcdr-args1", 50, 30, 400, 1, 25);
+    d = cr_test_cdr_data("emcdr-args1", 50, 30, 400, 1, 25);
     p.domain = 0;
     CHECK_STATUS(cr_model_train(&m, d, cr_dataset_inter(d), &p), CR_ERR_ARG);
     CHECK_CONTAINS(cr_errmsg(), "emcdr needs a source domain");
@@ -353,8 +270,8 @@ TEST(emcdr_refuses_bad_input) {
 }
 
 TEST(emcdr_alloc_failures_are_clean) {
-    cr_dataset *d = emcdr_data("emcdr-fault", 40, 30, 300, 2, 26);
-    cr_split *s = cold_split(d, 1, 0.3);
+    cr_dataset *d = cr_test_cdr_data("emcdr-fault", 40, 30, 300, 2, 26);
+    cr_split *s = cr_test_cold_split(d, 1, 0.3);
     const char *path = cr_test_path("emcdr-fault.crm");
     cr_train_params p = emcdr_params(-1, 4, 1);
     p.valid = s;        /* the target from the split, and the loop's validation allocates too */
@@ -426,7 +343,7 @@ TEST(emcdr_shared_amazon_cold_user_office) {
     double t0 = cr_now();
     CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &p));
     double secs = cr_now() - t0;
-    cr_eval_result *r = evaluate_at(s, m, 10, 50);
+    cr_eval_result *r = cr_test_evaluate_at(s, m, 10, 50);
     printf("     emcdr (dim 64, %lld epochs) on amazon arts -> office cold users: recall@10 %.4f ndcg@10 %.4f recall@50 %.4f, "
            "%lld of %lld users unrepresented (train %.1f s)\n",
            (long long)epochs, r->mean.recall[0], r->mean.ndcg[0], r->mean.recall[1], (long long)r->n_unrepresented,

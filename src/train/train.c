@@ -23,9 +23,9 @@ static cr_status fit_itemknn(cr_model **out, const cr_dataset *d, const cr_inter
 
 static const trainer trainers[] = {
     {"pop", fit_pop}, {"itemknn", fit_itemknn}, {"bpr", cr_fit_bpr}, {"als", cr_fit_als}, {"cmf", cr_fit_cmf},
-    {"emcdr", cr_fit_emcdr},
+    {"emcdr", cr_fit_emcdr}, {"ptupcdr", cr_fit_ptupcdr},
 };
-static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", NULL};
+static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", "ptupcdr", NULL};
 #define N_TRAINERS ((int)(sizeof trainers / sizeof trainers[0]))
 
 const char *const *cr_model_names(void) { return trainer_names; }
