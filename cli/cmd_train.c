@@ -114,6 +114,7 @@ int cmd_train(int argc, char **argv) {
         {"source-weight", 0, CLI_F64, &p.source_weight, NULL, 0, "X", "cmf: loss weight of non-target events (0: target only)"},
         {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},
         {"log", 0, CLI_STR, &p.log_path, NULL, 0, "FILE", "one TSV row per epoch"},
+        {"hogwild", 0, CLI_FLAG, &p.hogwild, NULL, 0, NULL, "bpr/cmf: lock-free updates on --threads workers (not deterministic)"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
         {"seed", 0, CLI_INT, &seed, NULL, 0, "N", "random seed (models that draw random numbers)"},
         {"output", 'o', CLI_STR, &output, NULL, 0, "FILE", "model file to write (.crm)"},

@@ -265,6 +265,16 @@ TEST(bpr_learns) {
     m = fit(d, cr_split_train(s), &p);
     CHECK(recall_at(s, m, 10, NULL) > 2 * base);
     cr_model_free(m);
+
+    /* hogwild: two workers update without locks; not deterministic, but it must learn as well */
+    p.valid = NULL;
+    p.hogwild = 1;
+    p.threads = 2;
+    m = fit(d, cr_split_train(s), &p);
+    double hog = recall_at(s, m, 10, NULL);
+    printf("     hogwild (2 workers) recall@10 %.4f\n", hog);
+    CHECK_MSG(hog > 2 * base && hog > base + 0.05, "hogwild bpr recall@10 %.4f vs random %.4f", hog, base);
+    cr_model_free(m);
     cr_split_free(s);
     cr_dataset_free(d);
 }

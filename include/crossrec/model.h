@@ -72,6 +72,8 @@ typedef struct {
     double source_weight;       /* cmf: loss weight of events outside the target domain (default 0.5) */
     const char *log_path;       /* one TSV row per epoch */
     int quiet;                  /* no settings table or epoch rows */
+    int hogwild;                /* bpr/cmf: `threads` workers update the parameters without locks (faster, results
+                                   then depend on timing); default off: one worker, deterministic */
     const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */
 } cr_train_params;
 

@@ -40,6 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* The `omp simd` loops below are hints. Sanitizer builds (null, alignment and pointer-overflow checks on every
  * load) keep clang from vectorising them, which it reports as an error under -Werror; that loss is harmless. */
@@ -89,7 +92,8 @@ typedef struct {
     const int32_t *item_domain; /* (n_items) */
     int32_t domain;
     const float *weight;        /* (n_domains) loss weight of each domain (cmf), or NULL: all 1 (bpr) */
-    float *grad;                /* (3, dim) gradients of p_u, q_i, q_j */
+    float *grad;                /* (workers, 3, dim) gradients of p_u, q_i, q_j, per worker */
+    int workers;                /* 1, or the thread count with hogwild */
     int64_t skipped;            /* samples without an acceptable negative, all epochs */
 } bpr_fit;
 
@@ -142,27 +146,30 @@ typedef struct {
 #define AHEAD_NEG 1     /* draw the negative; prefetch the three rows and their moments */
 #define RING 8          /* > AHEAD_EVENT, a power of two */
 
-static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
-    bpr_fit *b = (bpr_fit *)f;
+/* What one worker did in an epoch. */
+typedef struct {
+    double total, used;     /* sums of w * loss and of w over the applied samples */
+    int64_t skipped;
+} bpr_tally;
+
+/* Draws and applies n samples with the given streams and gradient buffer (3, dim). One worker is the
+ * deterministic default; with hogwild several run at once on the same parameters without locks. */
+static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, float *grad, bpr_tally *out) {
     cr_mf_model *m = b->m;
-    const int64_t dim = m->dim, n = b->n_ev, row_bytes = dim * (int64_t)sizeof(float);
+    const int64_t dim = m->dim, n_ev = b->n_ev, row_bytes = dim * (int64_t)sizeof(float);
     cr_slab *P = &m->params;
     const int64_t user_off = P->t[0].offset, item_off = P->t[1].offset;
     float *moment[2] = {b->opt.v.data, b->opt.m.data};     /* NULL where the optimizer keeps none */
-    float *gu = b->grad, *gi = gu + dim, *gj = gi + dim;
-    char name[48];
-    cr_rng rev, rneg;
-    snprintf(name, sizeof name, "bpr.events.%lld", (long long)epoch);
-    cr_rng_named(&rev, b->seed, name);
-    snprintf(name, sizeof name, "bpr.negatives.%lld", (long long)epoch);
-    cr_rng_named(&rneg, b->seed, name);
+    float *gu = grad, *gi = gu + dim, *gj = gi + dim;
+    cr_rng rev = *rev_in, rneg = *rneg_in;
     bpr_sample ring[RING];
-    double total = 0.0, used = 0.0;     /* sums of w * loss and of w over the applied samples */
+    double total = 0.0, used = 0.0;
+    int64_t skipped = 0;
     /* at time t, sample t is drawn and sample t - AHEAD_EVENT is applied */
     for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
         if (t < n) {
             bpr_sample *x = &ring[t & (RING - 1)];
-            x->e = draw_below(&rev, n);
+            x->e = draw_below(&rev, n_ev);
             prefetch(b->ev + 2 * x->e, 8);
         }
         int64_t s = t - (AHEAD_EVENT - AHEAD_USER);
@@ -199,7 +206,7 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
         if (s >= 0) {
             const bpr_sample *x = &ring[s & (RING - 1)];
             if (x->j < 0) {
-                b->skipped++;
+                skipped++;
                 continue;
             }
             int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
@@ -207,7 +214,7 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
             if (b->weight) {
                 /* the weight scales the data term, hence its gradients; the optimizer's L2 stays unweighted */
                 w = b->weight[b->item_domain[x->i]];
-                for (int64_t k = 0; k < 3 * dim; k++) b->grad[k] *= w;    /* gu, gi, gj */
+                for (int64_t k = 0; k < 3 * dim; k++) grad[k] *= w;    /* gu, gi, gj */
             }
             total += (double)w * l;
             used += w;
@@ -215,9 +222,41 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
             cr_opt_update(&b->opt, P, ou, gu, dim, b->lr);
             cr_opt_update(&b->opt, P, oi, gi, dim, b->lr);
             cr_opt_update(&b->opt, P, oj, gj, dim, b->lr);
-            cr_opt_step(&b->opt);
+            if (b->workers > 1) __atomic_fetch_add(&b->opt.step, 1, __ATOMIC_RELAXED);
+            else cr_opt_step(&b->opt);
         }
     }
+    out->total = total, out->used = used, out->skipped = skipped;
+}
+
+static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
+    bpr_fit *b = (bpr_fit *)f;
+    char name[64];
+    bpr_tally tally[256] = {{0}};
+    if (b->workers <= 1) {
+        cr_rng rev, rneg;
+        snprintf(name, sizeof name, "bpr.events.%lld", (long long)epoch);
+        cr_rng_named(&rev, b->seed, name);
+        snprintf(name, sizeof name, "bpr.negatives.%lld", (long long)epoch);
+        cr_rng_named(&rneg, b->seed, name);
+        bpr_run(b, b->n_ev, &rev, &rneg, b->grad, &tally[0]);
+    } else {
+        /* Hogwild: each worker draws its share of the samples from its own streams and updates the shared
+         * parameters without locks; conflicting writes to one row are rare and only perturb it slightly.
+         * Results then depend on timing. */
+        CR_OMP(omp parallel for num_threads(b->workers) schedule(static, 1) private(name))
+        for (int t = 0; t < b->workers; t++) {
+            cr_rng rev, rneg;
+            snprintf(name, sizeof name, "bpr.events.%lld.%d", (long long)epoch, t);
+            cr_rng_named(&rev, b->seed, name);
+            snprintf(name, sizeof name, "bpr.negatives.%lld.%d", (long long)epoch, t);
+            cr_rng_named(&rneg, b->seed, name);
+            int64_t share = b->n_ev / b->workers + (t < b->n_ev % b->workers);
+            bpr_run(b, share, &rev, &rneg, b->grad + (int64_t)t * 3 * b->m->dim, &tally[t]);
+        }
+    }
+    double total = 0.0, used = 0.0;
+    for (int t = 0; t < b->workers; t++) total += tally[t].total, used += tally[t].used, b->skipped += tally[t].skipped;
     *loss = used > 0 ? total / used : NAN;
     return CR_OK;
 }
@@ -253,7 +292,7 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
     b->seen = cr_malloc(((size_t)n + 1) * sizeof *b->seen);
     b->n_samplers = dom >= 0 ? 1 : v->n_domains;
     b->samplers = cr_calloc((size_t)b->n_samplers + 1, sizeof *b->samplers);
-    b->grad = cr_malloc((size_t)(3 * b->m->dim) * sizeof *b->grad);
+    b->grad = cr_malloc((size_t)(3 * b->m->dim * b->workers) * sizeof *b->grad);
     if (!b->ev || !b->seen_ptr || !b->seen || !b->samplers || !b->grad)
         return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr (%lld training events)", (long long)n);
     uint8_t *has_pos = cr_calloc((size_t)b->n_samplers + 1, 1);    /* (n_samplers) a domain has positives */
@@ -313,6 +352,11 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     b.item_domain = v->item_domain;
     b.seed = p->seed;
     b.lr = (float)p->lr;
+    b.workers = 1;
+#ifdef _OPENMP
+    if (p->hogwild) b.workers = p->threads > 0 ? p->threads : omp_get_max_threads();
+#endif
+    if (b.workers > 256) b.workers = 256;
     if ((st = bpr_prepare(&b, v, p->neg_alpha))) goto fail;
     if (b.n_ev == 0) {
         st = dom_name ? cr_fail(CR_ERR_ARG, "%s: no training events in domain '%s'", type, dom_name)
@@ -342,9 +386,9 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     for (int64_t t = 0, n = 0; weight && t < v->n_domains && n < (int64_t)sizeof weights; t++)
         n += snprintf(weights + n, sizeof weights - (size_t)n, "%s%s %g", t ? ", " : ", loss weights ",
                       cr_dataset_domain_name(d, (int32_t)t), weight[t]);
-    snprintf(settings, sizeof settings, "%s: dim %lld, %s lr %g, reg %g, %s, %s%s%s, %lld epochs max, patience %d", type,
+    snprintf(settings, sizeof settings, "%s: dim %lld, %s lr %g, reg %g, %s, %s%s%s, %lld epochs max, patience %d%s", type,
              (long long)p->dim, opt_name, p->lr, reg, negs, dom_name ? "domain " : "all domains", dom_name ? dom_name : "",
-             weights, (long long)p->epochs, p->patience);
+             weights, (long long)p->epochs, p->patience, b.workers > 1 ? ", hogwild" : "");
     b.fit.epoch = bpr_epoch;
     b.fit.model = bpr_model;
     b.fit.params = &m->params;
