@@ -13,7 +13,7 @@
  * per user the last event is test, the one before validation) exported with --export, so crossrec and the
  * peers train on the same events (export/train.tsv) and are tested on the same held-out ones (export/test.tsv).
  *
- * crossrec: `crossrec train --model M --dim D --epochs E --patience 0 --threads T --optimizer sgd --log LOG` under
+ * crossrec: `crossrec train --model M --dim D --epochs E --patience 0 --threads T --optimizer sgd --hogwild --log LOG` under
  * /usr/bin/time -v; epoch seconds are the mean of the seconds column of LOG (a training-only column when the
  * log has one; the table marks a figure that includes the per-epoch validation pass). --no-valid instead
  * trains through the library (cr_model_train, the CLI's defaults, no validation split) in a child process of
@@ -350,6 +350,7 @@ static int fit_child(char **a) {
     p.patience = 0;
     p.seed = 42;
     p.optimizer = "sgd";   /* implicit's BPR is plain SGD: compare like with like */
+    p.hogwild = 1;         /* and runs its threads lock-free, as --hogwild does (als ignores it) */
     p.log_path = a[5];
     p.valid = NULL;
     cr_model *m = NULL;
@@ -466,7 +467,7 @@ int main(int argc, char **argv) {
         else
             snprintf(cmd, sizeof cmd,
                      "env OPENBLAS_NUM_THREADS=%lld OMP_NUM_THREADS=%lld '%s' train '%s' --model %s --dim %lld --epochs %lld --patience 0 "
-                     "--threads %lld --seed 42 --optimizer sgd --log '%s' -o '%s'",
+                     "--threads %lld --seed 42 --optimizer sgd --hogwild --log '%s' -o '%s'",
                      threads, threads, bin, crs, model, dim, epochs, threads, logp, crm);
         int st = timed(cmd, out, &r->process_s, &r->rss_mb);
         if (st) {
