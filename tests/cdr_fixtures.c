@@ -92,3 +92,26 @@ int cr_test_log_losses(const char *path, double *loss, int cap) {
     free(text);
     return n;
 }
+
+void cr_test_amazon_cold_split(const char *target, const char *crd_name, cr_dataset **d, cr_split **s) {
+    const char *root = cr_test_shared_data();
+    if (!root) cr_test_skip("../shared/data not present");
+    char pi[512], pt[512], pu[512];
+    snprintf(pi, sizeof pi, "%s/amazon-art-office/interactions.tsv", root);
+    snprintf(pt, sizeof pt, "%s/amazon-art-office/items.tsv", root);
+    snprintf(pu, sizeof pu, "%s/amazon-art-office/users.tsv", root);
+    cr_import_params ip = cr_import_default_params();
+    ip.interactions[ip.n_interactions++] = pi;
+    ip.items[ip.n_items++] = pt;
+    CHECK_OK(cr_dataset_import(d, &ip, NULL));
+    const char *crd = cr_test_path(crd_name);
+    CHECK_OK(cr_dataset_save(*d, crd));
+    cr_dataset_free(*d);
+    *d = NULL;
+    CHECK_OK(cr_dataset_load(d, crd));
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_COLD_USER;
+    sp.target = target;
+    sp.users_file = pu;
+    CHECK_OK(cr_split_make(s, *d, &sp));
+}

@@ -1,6 +1,7 @@
-/* cdr_fixtures.h — fixtures shared by the cross-domain model tests (test_emcdr.c, test_ptupcdr.c): synthetic
+/* cdr_fixtures.h — fixtures shared by the model tests (emcdr, ptupcdr, bpr, als, eval): synthetic
  * datasets that go through a .crd file, cold-user splits, a know-nothing ranking baseline, evaluation at two
- * cutoffs and the loss column of a training log. Each fails the current test on error. */
+ * cutoffs, the loss column of a training log, and the Amazon cold-user split. Each fails the current test on
+ * error. */
 #ifndef CROSSREC_CDR_FIXTURES_H
 #define CROSSREC_CDR_FIXTURES_H
 
@@ -18,6 +19,10 @@ cr_split *cr_test_cold_split(const cr_dataset *d, int32_t target, double beta);
 cr_model cr_test_random_model(const cr_dataset *d);
 /* cr_evaluate at cutoffs k0 and k1. */
 cr_eval_result *cr_test_evaluate_at(const cr_split *s, const cr_model *m, int k0, int k1);
+/* The upstream cold-user partition of ../shared/data/amazon-art-office (users.tsv) on `target`: imports the data,
+ * saves it to tmpdir/crd_name, reloads it and makes the split. Skips the current test when the shared data is
+ * absent. */
+void cr_test_amazon_cold_split(const char *target, const char *crd_name, cr_dataset **d, cr_split **s);
 /* The loss column of a training log (at most cap rows); returns the row count. */
 int cr_test_log_losses(const char *path, double *loss, int cap);
 

@@ -8,6 +8,7 @@
  * The solver and the half-step are reached through src/train/train_impl.h, the model's arrays through
  * src/models/model_impl.h: the tests check the numbers, not only that training runs. */
 #include "test.h"
+#include "cdr_fixtures.h"
 
 #include "crossrec/data.h"
 #include "crossrec/eval.h"
@@ -752,27 +753,9 @@ TEST(als_bad_params) {
 /* ---- the real dataset ---- */
 
 TEST(als_shared_amazon_cold_user_office) {
-    const char *root = cr_test_shared_data();
-    if (!root) cr_test_skip("../shared/data not present");
-    char pi[512], pt[512], pu[512];
-    snprintf(pi, sizeof pi, "%s/amazon-art-office/interactions.tsv", root);
-    snprintf(pt, sizeof pt, "%s/amazon-art-office/items.tsv", root);
-    snprintf(pu, sizeof pu, "%s/amazon-art-office/users.tsv", root);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
     cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    const char *crd = cr_test_path("als-aao.crd");
-    CHECK_OK(cr_dataset_save(d, crd));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, crd));
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_COLD_USER;
-    sp.target = "office";
-    sp.users_file = pu;
     cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_test_amazon_cold_split("office", "als-aao.crd", &d, &s);
     cr_train_params p = als_params(64, 10, -1, 0);
     p.patience = 0;     /* all 10 epochs, timed */
     p.quiet = 0;

@@ -307,28 +307,9 @@ TEST(emcdr_alloc_failures_are_clean) {
 
 /* The shared data: the upstream cold-user partition of Amazon Arts -> Office. Printed, not pinned. */
 TEST(emcdr_shared_amazon_cold_user_office) {
-    const char *root = cr_test_shared_data();
-    if (!root) cr_test_skip("../shared/data not present");
-    char pi[512], pt[512], pu[512];
-    snprintf(pi, sizeof pi, "%s/amazon-art-office/interactions.tsv", root);
-    snprintf(pt, sizeof pt, "%s/amazon-art-office/items.tsv", root);
-    snprintf(pu, sizeof pu, "%s/amazon-art-office/users.tsv", root);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
     cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    const char *crd = cr_test_path("emcdr-aao.crd");
-    CHECK_OK(cr_dataset_save(d, crd));
-    cr_dataset_free(d);
-    d = NULL;
-    CHECK_OK(cr_dataset_load(&d, crd));
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_COLD_USER;
-    sp.target = "office";
-    sp.users_file = pu;
     cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_test_amazon_cold_split("office", "emcdr-aao.crd", &d, &s);
     int64_t epochs = 5;
 #if defined(__SANITIZE_ADDRESS__)
     epochs = 1;     /* sanitizer builds run the loops far slower: the same code paths, fewer passes */

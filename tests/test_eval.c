@@ -2,6 +2,7 @@
  * pessimistic ties, unrepresented users, the score-consistency guard, seen-item exclusion, thread and block
  * independence, and the shared Amazon data when present. */
 #include "test.h"
+#include "cdr_fixtures.h"
 
 #include "crossrec/eval.h"
 
@@ -226,27 +227,9 @@ TEST(eval_identical_across_threads_and_blocks) {
 
 /* The acceptance run: the upstream cold-user partition of Amazon Arts -> Office. */
 TEST(eval_shared_amazon_cold_user_office) {
-    const char *root = cr_test_shared_data();
-    if (!root) cr_test_skip("../shared/data not present");
-    char pi[512], pt[512], pu[512];
-    snprintf(pi, sizeof pi, "%s/amazon-art-office/interactions.tsv", root);
-    snprintf(pt, sizeof pt, "%s/amazon-art-office/items.tsv", root);
-    snprintf(pu, sizeof pu, "%s/amazon-art-office/users.tsv", root);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
     cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    const char *crd = cr_test_path("aao.crd");
-    CHECK_OK(cr_dataset_save(d, crd));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, crd));
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_COLD_USER;
-    sp.target = "office";
-    sp.users_file = pu;
     cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_test_amazon_cold_split("office", "aao.crd", &d, &s);
     const char *names[2] = {"pop", "itemknn"};
     for (int k = 0; k < 2; k++) {
         cr_train_params tp = cr_train_default_params();
