@@ -329,23 +329,7 @@ TEST(als_golden_step) {
 
 /* A synthetic dataset with two domains (books, music), saved and loaded (splits need a .crd). */
 static cr_dataset *synth_two_domains(const char *name, int64_t users, int64_t items, int64_t inter, uint64_t seed) {
-    cr_synth_params sp = cr_synth_default_params();
-    sp.n_users = users, sp.n_items = items, sp.n_inter = inter, sp.n_domains = 2, sp.seed = seed;
-    char dir[512], pi[600], pt[600], crd[600];
-    snprintf(dir, sizeof dir, "%s", cr_test_path(name));
-    CHECK_OK(cr_synth_write(dir, &sp));
-    snprintf(pi, sizeof pi, "%s/interactions.tsv", dir);
-    snprintf(pt, sizeof pt, "%s/items.tsv", dir);
-    snprintf(crd, sizeof crd, "%s/data.crd", dir);
-    cr_import_params p = cr_import_default_params();
-    p.interactions[p.n_interactions++] = pi;
-    p.items[p.n_items++] = pt;
-    cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &p, NULL));
-    CHECK_OK(cr_dataset_save(d, crd));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, crd));
-    return d;
+    return cr_test_cdr_data(name, users, items, inter, 2, seed);
 }
 
 static cr_train_params als_params(int64_t dim, int64_t epochs, int32_t domain, int threads) {

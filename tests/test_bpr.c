@@ -16,23 +16,7 @@
 
 /* A synthetic dataset, imported, saved and loaded again (splits need a dataset file). */
 static cr_dataset *synth_crd(const char *name, int64_t users, int64_t items, int64_t inter, int domains, uint64_t seed) {
-    cr_synth_params sp = cr_synth_default_params();
-    sp.n_users = users, sp.n_items = items, sp.n_inter = inter, sp.n_domains = domains, sp.seed = seed;
-    char dir[512], pi[600], pt[600], pc[600];
-    snprintf(dir, sizeof dir, "%s", cr_test_path(name));
-    CHECK_OK(cr_synth_write(dir, &sp));
-    snprintf(pi, sizeof pi, "%s/interactions.tsv", dir);
-    snprintf(pt, sizeof pt, "%s/items.tsv", dir);
-    snprintf(pc, sizeof pc, "%s/data.crd", dir);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
-    cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    CHECK_OK(cr_dataset_save(d, pc));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, pc));
-    return d;
+    return cr_test_cdr_data(name, users, items, inter, domains, seed);
 }
 
 static cr_split *make_split(const cr_dataset *d, cr_protocol proto, const char *target, double beta) {

@@ -3,6 +3,7 @@
  * domain (source weight 0.5 represents and ranks them, weight 0 cannot), save/load, byte-identical fits for
  * one seed, parameter errors, fault injection, and the shared Amazon cold-user split when present. */
 #include "test.h"
+#include "cdr_fixtures.h"
 
 #include "crossrec/eval.h"
 #include "crossrec/io.h"
@@ -22,21 +23,7 @@ typedef struct {
 
 static cmf_fixture fixture(const char *name, int64_t users, int64_t items, int64_t inter, uint64_t seed, int cold) {
     cmf_fixture x = {NULL, NULL, -1};
-    cr_synth_params sy = cr_synth_default_params();
-    sy.n_users = users, sy.n_items = items, sy.n_inter = inter, sy.n_domains = 2, sy.seed = seed;
-    const char *dir = cr_test_path(name);
-    CHECK_OK(cr_synth_write(dir, &sy));
-    char inter_path[600], items_path[600], crd[600];
-    snprintf(inter_path, sizeof inter_path, "%s/interactions.tsv", dir);
-    snprintf(items_path, sizeof items_path, "%s/items.tsv", dir);
-    snprintf(crd, sizeof crd, "%s/data.crd", dir);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = inter_path;
-    ip.items[ip.n_items++] = items_path;
-    CHECK_OK(cr_dataset_import(&x.d, &ip, NULL));
-    CHECK_OK(cr_dataset_save(x.d, crd));
-    cr_dataset_free(x.d);
-    CHECK_OK(cr_dataset_load(&x.d, crd));
+    x.d = cr_test_cdr_data(name, users, items, inter, 2, seed);
     const cr_interactions *v = cr_dataset_inter(x.d);
     int64_t per_domain[2] = {0, 0};
     for (int64_t e = 0; e < v->n_inter; e++) per_domain[v->item_domain[v->user_items[e]]]++;

@@ -110,23 +110,7 @@ static probe_model make_probe(const cr_dataset *d) {
 }
 
 static cr_dataset *synth_dataset(const char *name, int64_t users, int64_t items, int64_t inter, int domains) {
-    cr_synth_params sp = cr_synth_default_params();
-    sp.n_users = users, sp.n_items = items, sp.n_inter = inter, sp.n_domains = domains;
-    const char *dir = cr_test_path(name);
-    CHECK_OK(cr_synth_write(dir, &sp));
-    char pi[600], pt[600], pc[600];
-    snprintf(pi, sizeof pi, "%s/interactions.tsv", dir);
-    snprintf(pt, sizeof pt, "%s/items.tsv", dir);
-    snprintf(pc, sizeof pc, "%s/data.crd", dir);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
-    cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    CHECK_OK(cr_dataset_save(d, pc));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, pc));
-    return d;
+    return cr_test_cdr_data(name, users, items, inter, domains, cr_synth_default_params().seed);
 }
 
 /* Every (user, candidate) pair is scored exactly once: positives are scored with the batch's union and never

@@ -3,6 +3,7 @@
  * the epoch loop (best-epoch restore, patience, no validation, the log, the printed table, errors, and that
  * only the validation part is ever scored) driven by a scripted fit and a scripted model. */
 #include "test.h"
+#include "cdr_fixtures.h"
 
 #include "crossrec/train.h"
 
@@ -396,25 +397,9 @@ TEST(train_sampler_errors_and_faults) {
 
 /* ---- the epoch loop -------------------------------------------------------------------------------------- */
 
-/* A synthetic dataset, imported, saved and reloaded (splits need a dataset file), as in test_eval.c. */
+/* The loop tests' synthetic dataset (see cr_test_cdr_data). */
 static cr_dataset *loop_dataset(const char *name) {
-    cr_synth_params sp = cr_synth_default_params();
-    sp.n_users = 400, sp.n_items = 120, sp.n_inter = 5000, sp.n_domains = 2;
-    const char *dir = cr_test_path(name);
-    CHECK_OK(cr_synth_write(dir, &sp));
-    char pi[600], pt[600], pc[600];
-    snprintf(pi, sizeof pi, "%s/interactions.tsv", dir);
-    snprintf(pt, sizeof pt, "%s/items.tsv", dir);
-    snprintf(pc, sizeof pc, "%s/data.crd", dir);
-    cr_import_params ip = cr_import_default_params();
-    ip.interactions[ip.n_interactions++] = pi;
-    ip.items[ip.n_items++] = pt;
-    cr_dataset *d = NULL;
-    CHECK_OK(cr_dataset_import(&d, &ip, NULL));
-    CHECK_OK(cr_dataset_save(d, pc));
-    cr_dataset_free(d);
-    CHECK_OK(cr_dataset_load(&d, pc));
-    return d;
+    return cr_test_cdr_data(name, 400, 120, 5000, 2, cr_synth_default_params().seed);
 }
 
 static cr_split *loop_split(cr_dataset *d, double valid_share) {

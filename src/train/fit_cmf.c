@@ -25,7 +25,7 @@
 
 cr_status cr_fit_cmf(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
-    int32_t target = p->domain >= 0 ? p->domain : p->valid ? cr_split_target(p->valid) : -1;
+    int32_t target = cr_train_target(p);
     int64_t nd = train->n_domains;
     float *weight = cr_malloc(((size_t)nd + 1) * sizeof *weight);     /* (n_domains) */
     if (!weight) return cr_fail(CR_ERR_NOMEM, "out of memory for cmf's domain weights");

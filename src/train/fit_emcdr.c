@@ -218,8 +218,7 @@ done:
 cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
     const cr_interactions *v = train;
-    int32_t T = p->domain;
-    if (T < 0 && p->valid) T = cr_split_target(p->valid);
+    int32_t T = cr_train_target(p);
     if (T < 0) return cr_fail(CR_ERR_ARG, "emcdr needs a target domain (--domain T)");
     const char *tname = cr_dataset_domain_name(d, T);
 

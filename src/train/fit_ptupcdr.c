@@ -197,8 +197,7 @@ static cr_status build_data(bridge_fit *b, const cr_interactions *v, int32_t T) 
 cr_status cr_fit_ptupcdr(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
     const cr_interactions *v = train;
-    int32_t T = p->domain;
-    if (T < 0 && p->valid) T = cr_split_target(p->valid);
+    int32_t T = cr_train_target(p);
     if (T < 0) return cr_fail(CR_ERR_ARG, "ptupcdr needs a target domain (--domain T)");
     if (p->dim > CR_PTUPCDR_MAX_DIM)
         return cr_fail(CR_ERR_ARG, "ptupcdr's dimension must be 1..%d (its meta network has dim^3 weights; got %lld)",

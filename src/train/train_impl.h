@@ -80,4 +80,9 @@ typedef struct {
 void cr_als_half_step(const cr_als_step *s, const float *F, int64_t n_fixed, const int64_t *ptr, const int32_t *idx,
                       const float *val, int64_t n_rows, float *X);
 
+/* The target domain of a cross-domain fit: --domain T when given, else the split's target, else -1. */
+static inline int32_t cr_train_target(const cr_train_params *p) {
+    return p->domain >= 0 ? p->domain : p->valid ? cr_split_target(p->valid) : -1;
+}
+
 #endif
