@@ -73,11 +73,7 @@ TEST(cli_import_crlf_and_bom_are_accepted) {
     free(text);
     CHECK_EQ(cr_test_cli(&text, "import --interactions '%s' --items '%s' -o '%s' -q", crlf, items, cr_test_path("crlf.crd")), 0);
     free(text);
-    size_t la, lb;
-    char *a = cr_test_read(cr_test_path("lf.crd"), &la), *b = cr_test_read(cr_test_path("crlf.crd"), &lb);
-    CHECK(a && b);
-    /* identical except the source metadata, which names the input file: compare the dataset arrays via stats */
-    free(a), free(b);
+    /* the files differ only in the source metadata (it names the input file): compare what they hold */
     char *sa, *sb;
     CHECK_EQ(cr_test_cli(&sa, "stats --json '%s'", cr_test_path("lf.crd")), 0);
     CHECK_EQ(cr_test_cli(&sb, "stats --json '%s'", cr_test_path("crlf.crd")), 0);
