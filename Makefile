@@ -20,8 +20,8 @@ comma := ,
 VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
 BUILD   := build/$(VARIANT)
 
-PKGS      := zlib jansson openblas
-DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev clang libclang-rt-14-dev
+PKGS      := zlib jansson openblas libutf8proc
+DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev clang libclang-rt-14-dev
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
