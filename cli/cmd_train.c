@@ -2,13 +2,15 @@
 #include "cli.h"
 #include "crossrec/model.h"
 #include "crossrec/split.h"
+#include "crossrec/train.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const cli_cmd_info info = {
     "train",
-    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr|ptupcdr [--domain all|T] [options] -o model.crm",
+    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr|ptupcdr [--domain all|T] [options] -o model.crm\n"
+    "       train split.crs --resume run.crt -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
     "  itemknn   item-item cosine on co-occurrence, --neighbors per item and domain; scores a user from its history in\n"
@@ -25,7 +27,9 @@ static const cli_cmd_info info = {
     "            target events of users in both (--dim at most 256)\n"
     "bpr, als and cmf stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
     "--domain T trains on the events of domain T only (the target-only variant of a baseline); for cmf it names\n"
-    "the target domain and every domain is trained.",
+    "the target domain and every domain is trained.\n"
+    "bpr, als, cmf, emcdr and ptupcdr train in epochs: --checkpoint run.crt saves the training state after each,\n"
+    "and --resume run.crt continues the run exactly where it stopped (same result as an uninterrupted run).",
 };
 
 /* 1234567 -> "1,234,567" */
@@ -92,9 +96,26 @@ static int resolve_domain(const cr_dataset *d, const char *name, int32_t *out) {
     return cli_usage_error(&info, "--domain '%s' is not a domain of the dataset; domains: %s, or all", name, list);
 }
 
+/* The value of --resume in argv, or NULL: read before the options are parsed, because the resumed run's
+ * settings become the defaults of the others. */
+static const char *resume_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--resume")) return i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strncmp(argv[i], "--resume=", 9)) return argv[i] + 9;
+    }
+    return NULL;
+}
+
 int cmd_train(int argc, char **argv) {
     cr_train_params p = cr_train_default_params();
-    const char *model = NULL, *domain = "all", *output = NULL;
+    const char *model = NULL, *domain = "all", *output = NULL, *resume = resume_arg(argc, argv);
+    if (resume) {
+        cr_status st = cr_train_state_params(resume, &p);
+        if (st) return cli_fail(st);
+        model = p.model;
+        domain = NULL;      /* the run's own domain unless --domain is given */
+    }
     int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed, patience = p.patience;
     int quiet = 0;
     const cli_opt opts[] = {
@@ -115,6 +136,9 @@ int cmd_train(int argc, char **argv) {
         {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},
         {"log", 0, CLI_STR, &p.log_path, NULL, 0, "FILE", "one TSV row per epoch"},
         {"hogwild", 0, CLI_FLAG, &p.hogwild, NULL, 0, NULL, "bpr/cmf: lock-free updates on --threads workers (not deterministic)"},
+        {"checkpoint", 0, CLI_STR, &p.checkpoint, NULL, 0, "FILE", "write the training state (.crt) here after every epoch"},
+        {"resume", 0, CLI_STR, &p.resume, NULL, 0, "FILE", "continue the run whose state is in FILE (its settings are the defaults)"},
+        {"pause-after", 0, CLI_INT, &p.pause_after, NULL, 0, "N", "stop after N epochs of this run, to --resume later (0: off)"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "training threads (0: all cores)"},
         {"seed", 0, CLI_INT, &seed, NULL, 0, "N", "random seed (models that draw random numbers)"},
         {"output", 'o', CLI_STR, &output, NULL, 0, "FILE", "model file to write (.crm)"},
@@ -136,6 +160,10 @@ int cmd_train(int argc, char **argv) {
     if (seed < 0) return cli_usage_error(&info, "--seed must be >= 0");
     if (!output) return cli_usage_error(&info, "no output file: give -o model.crm");
     if (patience < 0 || patience > 1000000) return cli_usage_error(&info, "--patience must be >= 0");
+    if (p.pause_after < 0) return cli_usage_error(&info, "--pause-after must be >= 0");
+    if (p.resume && !p.checkpoint) p.checkpoint = p.resume;     /* the resumed run goes on saving its state there */
+    if (p.pause_after && !p.checkpoint)
+        return cli_usage_error(&info, "--pause-after needs --checkpoint FILE, where the run's state goes to be resumed");
     p.patience = (int)patience;
     p.quiet = quiet;
     p.model = model;
@@ -147,7 +175,7 @@ int cmd_train(int argc, char **argv) {
     cr_status st = cr_split_load(&s, pos[0]);
     if (st) return cli_fail(st);
     const cr_dataset *d = cr_split_dataset(s);
-    if ((rc = resolve_domain(d, domain, &p.domain))) {
+    if (domain && (rc = resolve_domain(d, domain, &p.domain))) {
         cr_split_free(s);
         return rc;
     }
@@ -182,6 +210,7 @@ int cmd_train(int argc, char **argv) {
             snprintf(settings, sizeof settings, "%s%s", dom ? "domain " : "all domains", dom ? dom : "");
         printf("trained %s (%s) on %s training events in %.2f s -> %s\n", model, settings,
                group_digits(events, num, sizeof num), secs, output);
+        if (p.pause_after) printf("training state -> %s (continue with: crossrec train %s --resume %s -o %s)\n", p.checkpoint, pos[0], p.checkpoint, output);
     }
     cr_split_free(s);
     return 0;

@@ -52,7 +52,7 @@ struct cr_model {
 
 /* Training settings for all model types; each type reads the fields it needs. */
 typedef struct {
-    const char *model;          /* "pop", "itemknn", "bpr", "als", "cmf" */
+    const char *model;          /* a name of cr_model_names() */
     int32_t domain;             /* restrict training to one domain (target-only models), -1 = all domains */
     int pop_by_domain;          /* pop: score = count / events of the item's domain, so domains compete fairly */
     int64_t knn_neighbors;      /* itemknn: neighbours kept per item in each domain (default 100) */
@@ -75,6 +75,10 @@ typedef struct {
     int hogwild;                /* bpr/cmf: `threads` workers update the parameters without locks (faster, results
                                    then depend on timing); default off: one worker, deterministic */
     const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */
+    /* training state (.crt, train.h): the iterative models (bpr, als, cmf, emcdr, ptupcdr) */
+    const char *checkpoint;     /* write the training state here after every epoch (NULL: none) */
+    const char *resume;         /* continue the run whose state this file holds (NULL: start afresh) */
+    int64_t pause_after;        /* end this run after this many epochs (0: no limit), to be resumed later */
 } cr_train_params;
 
 cr_train_params cr_train_default_params(void);

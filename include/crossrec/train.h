@@ -103,11 +103,25 @@ typedef struct {
     int64_t valid_users;    /* validate on an evenly spaced fixed subset of at most this many validation users
                                (default 2000; 0: all) — full ranking of every validation user each epoch
                                would cost more than the epoch on large data */
+    const char *checkpoint; /* write the training state (.crt) here after every epoch (NULL: none) */
+    const char *resume;     /* start from the training state in this .crt (NULL: from epoch 0) */
+    int64_t pause_after;    /* return after this many epochs of this call (0: no limit); the run can resume */
+    char fingerprint[768];  /* the settings that decide the result; a resumed run must have the same */
 } cr_loop_params;
 
 cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet, 2000 validation users */
-/* The defaults with epochs, patience, log path and quiet taken from training settings. */
+/* The defaults with epochs, patience, log path, quiet, checkpoint, resume and pause_after taken from training
+ * settings, and the fingerprint written from them (cr_train_fingerprint). */
 cr_loop_params cr_loop_params_of(const cr_train_params *p);
+/* Writes the settings of p that decide a training result, as "key=value" words ("model=bpr dim=64 ... seed=42
+ * data=..."; data: the CRCs of p->valid's dataset file and of its train/held-out roles, "none" without a split),
+ * into buf. Threads, log, quiet and checkpoint paths are left out: they do not change the result (hogwild
+ * aside, which is in). */
+void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap);
+/* Reads the settings of the run whose state is in the .crt at path back into *p (fields of the fingerprint;
+ * the others are left as they are), so a resumed run needs no options repeated. Errors: those of
+ * cr_file_open, CR_ERR_FORMAT (a fingerprint that does not parse). */
+cr_status cr_train_state_params(const char *path, cr_train_params *p);
 
 /* What a fitting routine gives the loop. */
 typedef struct cr_fit cr_fit;
@@ -119,6 +133,8 @@ struct cr_fit {
     /* Parameters to keep from the best epoch (the model reads them): copied after an improving epoch and
      * restored at the end. NULL: keep the last epoch. */
     cr_slab *params;
+    /* The optimizer updating params (its moments and step go into the training state), or NULL (als). */
+    cr_optimizer *opt;
 };
 
 typedef struct {
@@ -126,6 +142,13 @@ typedef struct {
     double best_ndcg;       /* validation NDCG@10 of the kept parameters (NaN without validation users) */
     double seconds;
 } cr_loop_report;
+
+/* Training state (.crt, DESIGN §7): what an interrupted run needs to continue exactly as if it had not been
+ * stopped — the parameters after the last completed epoch, the best epoch's copy, the optimizer's moments and
+ * step, the epoch count, the best NDCG and the epochs since it, and the fingerprint of the settings. Random
+ * numbers need no state: every epoch draws from streams named by its index. Written atomically after each
+ * epoch (io.h), so a crash leaves the previous epoch's state or this one. */
+#define CR_CRT_VERSION 1
 
 /* Runs epochs; after each, when valid_split (may be NULL) has validation users, evaluates NDCG@10 on them
  * (CR_PART_VALID only: the test part is never scored); keeps the parameters of the first epoch with the
@@ -136,6 +159,10 @@ typedef struct {
  * validation), seconds of the epoch (training + validation); when stderr is a terminal, a progress line there.
  * With log_path, writes the same columns as TSV (header `epoch loss valid_ndcg@10 seconds`; loss and NDCG
  * %.6f, "nan" without validation), created/truncated at the start and flushed after each row.
+ * With p->resume, first restores the state of that .crt (CR_ERR_ARG when its fingerprint differs from
+ * p->fingerprint, naming the first differing setting; CR_ERR_FORMAT when its arrays do not fit f) and goes on
+ * from its epoch; the log is then appended to. With p->checkpoint, writes the state after every epoch. With
+ * p->pause_after, returns after that many epochs of this call, the kept parameters being the best so far.
  * Errors: CR_ERR_ARG (epochs < 1, patience < 0, no epoch callback, validation without model callback),
  * CR_ERR_IO naming the log path, CR_ERR_NOMEM (the best-epoch copy, allocated before the first epoch), and
  * errors of the callbacks and of cr_evaluate as they are. The report is filled on every path (epochs_run:

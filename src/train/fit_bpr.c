@@ -392,6 +392,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     b.fit.epoch = bpr_epoch;
     b.fit.model = bpr_model;
     b.fit.params = &m->params;
+    b.fit.opt = &b.opt;
     cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto fail;

@@ -199,6 +199,8 @@ cr_status cr_fit_two_sides(cr_mf_model **src_out, cr_mf_model **tgt_out, const c
     ip.valid = NULL;
     ip.quiet = 1;
     ip.log_path = NULL;
+    ip.checkpoint = ip.resume = NULL;   /* the mapping stage's loop owns the run's state file */
+    ip.pause_after = 0;
     ip.domain = -1;
     ip.seed = p->seed ^ EMCDR_SRC_SEED;
     if ((st = cr_fit_bpr(&src, d, &sv.v, &ip))) goto done;
@@ -280,6 +282,7 @@ cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interaction
     b.fit.epoch = map_epoch;
     b.fit.model = map_model;
     b.fit.params = &m->map;
+    b.fit.opt = &b.opt;
     cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto done;

@@ -254,6 +254,7 @@ cr_status cr_fit_ptupcdr(cr_model **out, const cr_dataset *d, const cr_interacti
     b.fit.epoch = bridge_epoch;
     b.fit.model = bridge_model;
     b.fit.params = &m->nets;
+    b.fit.opt = &b.opt;
     cr_loop_params lp = cr_loop_params_of(p);
     cr_loop_report rep;
     if ((st = cr_train_loop(&b.fit, p->valid, &lp, settings, &rep))) goto done;

@@ -7,7 +7,7 @@
  *
  * Invariants: the best-epoch copy (a slab like f->params) is allocated before the first epoch, so the loop
  * cannot fail for memory half-way; it and the log file are released on every path. */
-#include "crossrec/train.h"
+#include "train_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,6 +32,10 @@ cr_loop_params cr_loop_params_of(const cr_train_params *tp) {
     p.patience = tp->patience;
     p.log_path = tp->log_path;
     p.quiet = tp->quiet;
+    p.checkpoint = tp->checkpoint;
+    p.resume = tp->resume;
+    p.pause_after = tp->pause_after;
+    cr_train_fingerprint(tp, p.fingerprint, sizeof p.fingerprint);
     return p;
 }
 
@@ -66,6 +70,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     if (!f || !f->epoch) return cr_fail(CR_ERR_ARG, "training loop: no epoch function");
     if (p->epochs < 1) return cr_fail(CR_ERR_ARG, "epochs must be at least 1 (got %lld)", (long long)p->epochs);
     if (p->patience < 0) return cr_fail(CR_ERR_ARG, "patience must be >= 0 (got %d)", p->patience);
+    if (p->pause_after < 0) return cr_fail(CR_ERR_ARG, "pause after must be >= 0 (got %lld)", (long long)p->pause_after);
     const cr_ground_truth *vt = valid_split ? cr_split_truth(valid_split, CR_PART_VALID) : NULL;
     const int has_valid = vt && vt->n_users > 0;
     if (has_valid && !f->model) return cr_fail(CR_ERR_ARG, "training loop: validation needs the model() callback");
@@ -76,30 +81,38 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     memset(&best, 0, sizeof best);
     const int progress = isatty(2);
     const double t0 = cr_now();
+    cr_loop_state ls = {.best_ndcg = NAN};
 
     if (has_valid && f->params && (st = cr_slab_like(&best, f->params)) != CR_OK) {
         cr_errmsg_prefix("best-epoch parameters");
         return st;
     }
+    if (p->resume && (st = cr_state_restore(p->resume, p, f, &best, &ls)) != CR_OK) goto out;
+    report->epochs_run = ls.epochs_done;
+    report->best_epoch = ls.best_epoch;
     if (p->log_path) {
-        if (!(log = fopen(p->log_path, "w"))) {
+        /* a resumed run appends its rows to the log of the run so far */
+        if (!(log = fopen(p->log_path, ls.epochs_done > 0 ? "a" : "w"))) {
             st = cr_fail(CR_ERR_IO, "%s: cannot create the training log: %s", p->log_path, strerror(errno));
             goto out;
         }
-        if (fprintf(log, "epoch\tloss\tvalid_ndcg@10\tseconds\ttrain_seconds\n") < 0 || fflush(log)) {
+        if (fseek(log, 0, SEEK_END) == 0 && ftell(log) == 0 && (fprintf(log, "epoch\tloss\tvalid_ndcg@10\tseconds\ttrain_seconds\n") < 0 || fflush(log))) {
             st = log_fail(p->log_path);
             goto out;
         }
     }
     if (!p->quiet) {
         if (settings) printf("%s\n", settings);
+        if (p->resume)
+            printf("resuming from %s after epoch %lld%s\n", p->resume, (long long)ls.epochs_done,
+                   ls.finished ? " (the run had stopped early)" : "");
         printf("%6s  %10s  %13s  %8s\n", "epoch", "loss", "valid_ndcg@10", "seconds");
         fflush(stdout);
     }
 
-    double best_ndcg = NAN;
-    int since_best = 0;     /* epochs since the last improvement */
-    for (int64_t e = 0; e < p->epochs; e++) {
+    int64_t ran = 0;    /* epochs of this call */
+    for (int64_t e = ls.epochs_done; e < p->epochs && !ls.finished; e++) {
+        if (p->pause_after > 0 && ran >= p->pause_after) break;
         const double te = cr_now();
         if (progress) {
             fprintf(stderr, "\repoch %lld/%lld  %.1f s elapsed", (long long)e + 1, (long long)p->epochs, te - t0);
@@ -110,19 +123,22 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
         const double train_secs = cr_now() - te;
         if (has_valid && (st = validate(f, valid_split, p->valid_users, &ndcg)) != CR_OK) goto out;
         const double secs = cr_now() - te;
-        report->epochs_run = e + 1;
+        ran++;
+        ls.epochs_done = report->epochs_run = e + 1;
 
         if (!has_valid) {
-            report->best_epoch = e + 1;     /* without validation the last epoch is kept */
-        } else if (e == 0 || ndcg > best_ndcg) {
+            ls.best_epoch = e + 1;      /* without validation the last epoch is kept */
+        } else if (ls.best_epoch == 0 || ndcg > ls.best_ndcg) {
             /* strictly better only: an equal NDCG keeps the earlier (less trained) parameters */
-            best_ndcg = ndcg;
-            report->best_epoch = e + 1;
-            since_best = 0;
+            ls.best_ndcg = ndcg;
+            ls.best_epoch = e + 1;
+            ls.since_best = 0;
             if (f->params) memcpy(best.data, f->params->data, (size_t)f->params->size * sizeof(float));
         } else {
-            since_best++;
+            ls.since_best++;
         }
+        report->best_epoch = ls.best_epoch;
+        ls.finished = has_valid && p->patience > 0 && ls.since_best >= p->patience;
 
         char nbuf[32];
         if (has_valid) snprintf(nbuf, sizeof nbuf, "%.4f", ndcg);
@@ -142,12 +158,13 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
                 goto out;
             }
         }
-        if (has_valid && p->patience > 0 && since_best >= p->patience) break;
+        ls.seconds += secs;
+        if (p->checkpoint && (st = cr_state_save(p->checkpoint, p, f, &best, &ls)) != CR_OK) goto out;
     }
     if (has_valid) {
-        report->best_ndcg = best_ndcg;
+        report->best_ndcg = ls.best_ndcg;
         /* the model reads its parameters from the slab: restoring it restores the best epoch's model */
-        if (f->params) memcpy(f->params->data, best.data, (size_t)f->params->size * sizeof(float));
+        if (f->params && ls.best_epoch > 0) memcpy(f->params->data, best.data, (size_t)f->params->size * sizeof(float));
     }
 
 out:

@@ -11,6 +11,7 @@
 typedef struct {
     const char *name;
     cr_status (*fit)(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+    int in_epochs;      /* fitted in cr_train_loop: has a training state (checkpoint, resume, pause) */
 } trainer;
 
 static cr_status fit_pop(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
@@ -22,8 +23,8 @@ static cr_status fit_itemknn(cr_model **out, const cr_dataset *d, const cr_inter
 }
 
 static const trainer trainers[] = {
-    {"pop", fit_pop}, {"itemknn", fit_itemknn}, {"bpr", cr_fit_bpr}, {"als", cr_fit_als}, {"cmf", cr_fit_cmf},
-    {"emcdr", cr_fit_emcdr}, {"ptupcdr", cr_fit_ptupcdr},
+    {"pop", fit_pop, 0},      {"itemknn", fit_itemknn, 0}, {"bpr", cr_fit_bpr, 1},         {"als", cr_fit_als, 1},
+    {"cmf", cr_fit_cmf, 1},   {"emcdr", cr_fit_emcdr, 1},  {"ptupcdr", cr_fit_ptupcdr, 1},
 };
 static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", "ptupcdr", NULL};
 #define N_TRAINERS ((int)(sizeof trainers / sizeof trainers[0]))
@@ -89,6 +90,11 @@ cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interaction
     if (!(p->source_weight >= 0) || !isfinite(p->source_weight))
         return cr_fail(CR_ERR_ARG, "source weight must be a finite number >= 0 (got %g)", p->source_weight);
     if (p->cg_steps < 1) return cr_fail(CR_ERR_ARG, "conjugate-gradient steps must be at least 1");
+    if (p->pause_after < 0) return cr_fail(CR_ERR_ARG, "pause after must be >= 0 (got %lld)", (long long)p->pause_after);
+    if ((p->checkpoint || p->resume || p->pause_after) && !t->in_epochs)
+        return cr_fail(CR_ERR_ARG, "%s is fitted in one pass, not in epochs: it has no training state to save or resume", t->name);
+    if (p->hogwild && (p->checkpoint || p->resume))
+        cr_log(CR_LOG_WARN, "with --hogwild, results depend on timing: a resumed run continues, but not bit for bit");
     cr_opt_kind kind;
     if (p->optimizer && cr_opt_from_name(p->optimizer, &kind))
         return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", p->optimizer);

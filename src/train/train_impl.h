@@ -80,6 +80,21 @@ typedef struct {
 void cr_als_half_step(const cr_als_step *s, const float *F, int64_t n_fixed, const int64_t *ptr, const int32_t *idx,
                       const float *val, int64_t n_rows, float *X);
 
+/* The loop's position, saved in and restored from a training state file (state.c). */
+typedef struct {
+    int64_t epochs_done, best_epoch, since_best;
+    int finished;           /* early stopping ended the run */
+    double best_ndcg, seconds;
+} cr_loop_state;
+
+/* Writes f's parameters, best (may be NULL or empty), f's optimizer and ls to a .crt at path, atomically. */
+cr_status cr_state_save(const char *path, const cr_loop_params *p, const cr_fit *f, const cr_slab *best,
+                        const cr_loop_state *ls);
+/* Checks the .crt at path against p's fingerprint and f's parameter layout, then restores f's parameters,
+ * best (when best->data), f's optimizer and *ls. Errors: those of cr_file_open, CR_ERR_ARG (other settings),
+ * CR_ERR_FORMAT (arrays or counts that do not fit); nothing is changed then. */
+cr_status cr_state_restore(const char *path, const cr_loop_params *p, cr_fit *f, cr_slab *best, cr_loop_state *ls);
+
 /* The target domain of a cross-domain fit: --domain T when given, else the split's target, else -1. */
 static inline int32_t cr_train_target(const cr_train_params *p) {
     return p->domain >= 0 ? p->domain : p->valid ? cr_split_target(p->valid) : -1;
