@@ -131,6 +131,7 @@ int cmd_train(int argc, char **argv) {
         {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "bpr: learning rate"},
         {"reg", 0, CLI_F64, &p.reg, NULL, 0, "X", "L2 regularisation (negative: bpr 1e-4, als 0.01)"},
         {"neg-alpha", 0, CLI_F64, &p.neg_alpha, NULL, 0, "X", "bpr: negatives ~ (count + 1)^X (0 uniform)"},
+        {"in-batch", 0, CLI_INT, &p.inbatch, NULL, 0, "B", "bpr/cmf: negatives from other positives of batches of B (0: off)"},
         {"alpha", 0, CLI_F64, &p.als_alpha, NULL, 0, "X", "als: confidence 1 + X * value"},
         {"source-weight", 0, CLI_F64, &p.source_weight, NULL, 0, "X", "cmf: loss weight of non-target events (0: target only)"},
         {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},

@@ -260,6 +260,19 @@ TEST(bpr_learns) {
     printf("     hogwild (2 workers) recall@10 %.4f\n", hog);
     CHECK_MSG(hog > 2 * base && hog > base + 0.05, "hogwild bpr recall@10 %.4f vs random %.4f", hog, base);
     cr_model_free(m);
+
+    /* in-batch negatives: learns as well, deterministically, and differs from the table sampler */
+    p.hogwild = 0;
+    p.threads = 1;
+    p.inbatch = 64;
+    m = fit(d, cr_split_train(s), &p);
+    double inb = recall_at(s, m, 10, NULL);
+    cr_model *m2 = fit(d, cr_split_train(s), &p);
+    CHECK_NEAR(recall_at(s, m2, 10, NULL), inb, 0);
+    printf("     in-batch negatives (batches of 64) recall@10 %.4f\n", inb);
+    CHECK_MSG(inb > 2 * base && inb > base + 0.05, "in-batch bpr recall@10 %.4f vs random %.4f", inb, base);
+    cr_model_free(m);
+    cr_model_free(m2);
     cr_split_free(s);
     cr_dataset_free(d);
 }

@@ -366,6 +366,26 @@ TEST(train_sampler_uniform_and_domain) {
     cr_sampler_free(&s);
 }
 
+/* In-batch draws: never the row itself, every other row equally often, so an item comes up in proportion to
+ * its rows in the batch; nothing to draw from a batch of one. */
+TEST(train_inbatch_draw_frequencies) {
+    const int32_t items[5] = {7, 3, 7, 9, 7};    /* item 7 is the positive of three rows */
+    cr_rng r;
+    cr_rng_named(&r, 1, "inbatch");
+    int64_t count[10] = {0}, n = 200000;
+    for (int64_t k = 0; k < n; k++) {
+        int32_t c = cr_inbatch_draw(items, 5, 1, &r);    /* row 1 (item 3) never draws itself */
+        CHECK(c == 7 || c == 9);
+        count[c]++;
+    }
+    CHECK_EQ(count[3], 0);
+    CHECK_NEAR((double)count[7] / (double)n, 0.75, 0.01);
+    CHECK_NEAR((double)count[9] / (double)n, 0.25, 0.01);
+    CHECK_EQ(cr_inbatch_draw(items, 1, 0, &r), -1);
+    CHECK_EQ(cr_inbatch_draw(items, 2, 0, &r), 3);
+    CHECK_EQ(cr_inbatch_draw(items, 2, 1, &r), 7);
+}
+
 TEST(train_sampler_errors_and_faults) {
     fake_inter f;
     fake_inter_make(&f, 10, 3, COUNTS, DOMS);

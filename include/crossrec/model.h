@@ -67,6 +67,8 @@ typedef struct {
     double lr;                  /* bpr: learning rate (default 0.05) */
     double reg;                 /* L2 regularisation; negative: the model's default (bpr 1e-4, als 0.01) */
     double neg_alpha;           /* bpr: negatives drawn with probability ~ (training count + 1)^neg_alpha (0: uniform) */
+    int64_t inbatch;            /* bpr/cmf: > 0: negatives are other samples' positives in batches of this many
+                                   (in-batch sampling, popularity-weighted without a table); 0: the sampler above */
     double als_alpha;           /* als: confidence 1 + als_alpha * value (default 40) */
     int64_t cg_steps;           /* als: conjugate-gradient steps per least-squares solve (default 3) */
     double source_weight;       /* cmf: loss weight of events outside the target domain (default 0.5) */

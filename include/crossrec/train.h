@@ -92,6 +92,11 @@ cr_status cr_sampler_init(cr_sampler *s, const cr_interactions *train, int32_t d
  * the sampler: threads may share it, each with its own cr_rng. */
 int32_t cr_sampler_draw(const cr_sampler *s, cr_rng *r);
 void cr_sampler_free(cr_sampler *s);     /* NULL ok */
+/* In-batch negatives: the positives of a batch serve as one another's negatives. Returns the item of a row
+ * other than `row`, drawn uniformly from the n rows of the batch (items: each row's positive item), so an item
+ * comes up in proportion to its positives in the batch — popularity sampling without a table; -1 when n < 2.
+ * The caller rejects accidental hits (items the row's user has) and redraws. */
+int32_t cr_inbatch_draw(const int32_t *items, int64_t n, int64_t row, cr_rng *r);
 
 /* ---- the epoch loop ------------------------------------------------------------------------------------------ */
 

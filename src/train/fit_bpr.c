@@ -16,7 +16,10 @@
  * evaluated (candidates are one domain's items), and a cross-domain negative would mostly teach which domain
  * a user is active in. A negative the user has a training event with (of the used ones) is redrawn up to 10
  * times; a sample still without a negative is skipped (it happens only for users who have nearly every item of
- * a domain).
+ * a domain). With in-batch sampling (p->inbatch = B > 0) the samples go in batches of B and a negative is
+ * another sample's positive from the same batch (cr_inbatch_draw), of the positive's domain and not the user's
+ * — so items are drawn in proportion to their training events; when the batch offers none after the redraws,
+ * the sampler above gives one.
  *
  * Determinism: the samples are processed in order on one thread (p->threads only affects validation), the
  * initial factors come from the stream "bpr.init", epoch e's events from "bpr.events.<e>" and its negatives
@@ -93,6 +96,9 @@ typedef struct {
     int32_t domain;
     const float *weight;        /* (n_domains) loss weight of each domain (cmf), or NULL: all 1 (bpr) */
     float *grad;                /* (workers, 3, dim) gradients of p_u, q_i, q_j, per worker */
+    int64_t inbatch;            /* > 0: in-batch negatives from batches of this many samples */
+    int64_t *batch_ev;          /* (workers, 2, inbatch) events of the current and the previous batch */
+    int32_t *batch_items;       /* (workers, 2, inbatch) their items */
     int workers;                /* 1, or the thread count with hogwild */
     int64_t skipped;            /* samples without an acceptable negative, all epochs */
 } bpr_fit;
@@ -154,9 +160,10 @@ typedef struct {
 
 /* Draws and applies n samples with the given streams and gradient buffer (3, dim). One worker is the
  * deterministic default; with hogwild several run at once on the same parameters without locks. */
-static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, float *grad, bpr_tally *out) {
+static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, float *grad, int64_t *batch_ev,
+                    int32_t *batch_items, bpr_tally *out) {
     cr_mf_model *m = b->m;
-    const int64_t dim = m->dim, n_ev = b->n_ev, row_bytes = dim * (int64_t)sizeof(float);
+    const int64_t dim = m->dim, n_ev = b->n_ev, row_bytes = dim * (int64_t)sizeof(float), B = b->inbatch;
     cr_slab *P = &m->params;
     const int64_t user_off = P->t[0].offset, item_off = P->t[1].offset;
     float *moment[2] = {b->opt.v.data, b->opt.m.data};     /* NULL where the optimizer keeps none */
@@ -169,7 +176,20 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
     for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
         if (t < n) {
             bpr_sample *x = &ring[t & (RING - 1)];
-            x->e = draw_below(&rev, n_ev);
+            if (B > 0) {
+                /* in-batch: a batch's events are drawn together (the same stream, in the same order), so that
+                 * its items are known when its first negative is drawn; two buffers, as a batch's negatives
+                 * are drawn while the next batch's events already are */
+                int64_t slot = (t / B) & 1, *bev = batch_ev + slot * B;
+                if (t % B == 0)
+                    for (int64_t k = 0; k < B && t + k < n; k++) {
+                        bev[k] = draw_below(&rev, n_ev);
+                        batch_items[slot * B + k] = b->ev[2 * bev[k] + 1];
+                    }
+                x->e = bev[t % B];
+            } else {
+                x->e = draw_below(&rev, n_ev);
+            }
             prefetch(b->ev + 2 * x->e, 8);
         }
         int64_t s = t - (AHEAD_EVENT - AHEAD_USER);
@@ -189,6 +209,17 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
             const int32_t *seen = b->seen + b->seen_ptr[x->u];
             int64_t n_seen = b->seen_ptr[x->u + 1] - b->seen_ptr[x->u];
             x->j = -1;
+            if (B > 0) {
+                /* another sample's positive from the same batch, of the positive's domain and not the user's */
+                int64_t first = s / B * B, nb = n - first < B ? n - first : B;
+                const int32_t *items = batch_items + ((s / B) & 1) * B;
+                for (int k = 0; k <= BPR_REDRAWS && x->j < 0; k++) {
+                    int32_t c = cr_inbatch_draw(items, nb, s - first, &rneg);
+                    if (c < 0) break;
+                    if (b->item_domain[c] == b->item_domain[x->i] && !has_item(seen, n_seen, c)) x->j = c;
+                }
+            }
+            /* the table sampler (also when the batch offered no acceptable negative) */
             for (int k = 0; k <= BPR_REDRAWS && x->j < 0; k++) {
                 int32_t c = cr_sampler_draw(smp, &rneg);
                 if (!has_item(seen, n_seen, c)) x->j = c;
@@ -239,7 +270,7 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
         cr_rng_named(&rev, b->seed, name);
         snprintf(name, sizeof name, "bpr.negatives.%lld", (long long)epoch);
         cr_rng_named(&rneg, b->seed, name);
-        bpr_run(b, b->n_ev, &rev, &rneg, b->grad, &tally[0]);
+        bpr_run(b, b->n_ev, &rev, &rneg, b->grad, b->batch_ev, b->batch_items, &tally[0]);
     } else {
         /* Hogwild: each worker draws its share of the samples from its own streams and updates the shared
          * parameters without locks; conflicting writes to one row are rare and only perturb it slightly.
@@ -252,7 +283,8 @@ static cr_status bpr_epoch(cr_fit *f, int64_t epoch, double *loss) {
             snprintf(name, sizeof name, "bpr.negatives.%lld.%d", (long long)epoch, t);
             cr_rng_named(&rneg, b->seed, name);
             int64_t share = b->n_ev / b->workers + (t < b->n_ev % b->workers);
-            bpr_run(b, share, &rev, &rneg, b->grad + (int64_t)t * 3 * b->m->dim, &tally[t]);
+            bpr_run(b, share, &rev, &rneg, b->grad + (int64_t)t * 3 * b->m->dim, b->batch_ev ? b->batch_ev + 2 * t * b->inbatch : NULL,
+                    b->batch_items ? b->batch_items + 2 * t * b->inbatch : NULL, &tally[t]);
         }
     }
     double total = 0.0, used = 0.0;
@@ -272,6 +304,8 @@ static void bpr_fit_free(bpr_fit *b) {
         for (int64_t t = 0; t < b->n_samplers; t++) cr_sampler_free(&b->samplers[t]);
     cr_free(b->samplers);
     cr_free(b->grad);
+    cr_free(b->batch_ev);
+    cr_free(b->batch_items);
 }
 
 /* Whether events of domain t are used: inside the trained domain, and not weighted 0. */
@@ -293,6 +327,11 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
     b->n_samplers = dom >= 0 ? 1 : v->n_domains;
     b->samplers = cr_calloc((size_t)b->n_samplers + 1, sizeof *b->samplers);
     b->grad = cr_malloc((size_t)(3 * b->m->dim * b->workers) * sizeof *b->grad);
+    if (b->inbatch > 0) {
+        b->batch_ev = cr_malloc((size_t)(2 * b->inbatch * b->workers) * sizeof *b->batch_ev);
+        b->batch_items = cr_malloc((size_t)(2 * b->inbatch * b->workers) * sizeof *b->batch_items);
+        if (!b->batch_ev || !b->batch_items) return cr_fail(CR_ERR_NOMEM, "out of memory for in-batch buffers");
+    }
     if (!b->ev || !b->seen_ptr || !b->seen || !b->samplers || !b->grad)
         return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr (%lld training events)", (long long)n);
     uint8_t *has_pos = cr_calloc((size_t)b->n_samplers + 1, 1);    /* (n_samplers) a domain has positives */
@@ -357,6 +396,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     if (p->hogwild) b.workers = p->threads > 0 ? p->threads : omp_get_max_threads();
 #endif
     if (b.workers > 256) b.workers = 256;
+    b.inbatch = p->inbatch;
     if ((st = bpr_prepare(&b, v, p->neg_alpha))) goto fail;
     if (b.n_ev == 0) {
         st = dom_name ? cr_fail(CR_ERR_ARG, "%s: no training events in domain '%s'", type, dom_name)
@@ -381,7 +421,8 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     if ((st = cr_opt_init(&b.opt, &m->params, &op))) goto fail;
 
     char settings[384], negs[64], weights[96] = "";
-    if (p->neg_alpha == 0) snprintf(negs, sizeof negs, "negatives uniform (alpha 0)");
+    if (p->inbatch > 0) snprintf(negs, sizeof negs, "negatives in-batch (batches of %lld)", (long long)p->inbatch);
+    else if (p->neg_alpha == 0) snprintf(negs, sizeof negs, "negatives uniform (alpha 0)");
     else snprintf(negs, sizeof negs, "negatives by (count + 1)^alpha (alpha %g)", p->neg_alpha);
     for (int64_t t = 0, n = 0; weight && t < v->n_domains && n < (int64_t)sizeof weights; t++)
         n += snprintf(weights + n, sizeof weights - (size_t)n, "%s%s %g", t ? ", " : ", loss weights ",

@@ -1,4 +1,4 @@
-/* sampler.c — negative samplers: Walker's alias method over the items of a domain.
+/* sampler.c — negative samplers: Walker's alias method over the items of a domain, and in-batch draws.
  *
  * Item j of the sampler (s->items[j], ascending item index) has weight w_j = (c_j + 1)^alpha, c_j its number
  * of training events. A draw picks a column uniformly and keeps it with probability prob[column], else takes
@@ -92,4 +92,11 @@ void cr_sampler_free(cr_sampler *s) {
     cr_free(s->prob);
     cr_free(s->alias);
     memset(s, 0, sizeof *s);
+}
+
+int32_t cr_inbatch_draw(const int32_t *items, int64_t n, int64_t row, cr_rng *r) {
+    if (n < 2 || n > (int64_t)UINT32_MAX) return -1;
+    /* one of the n - 1 other rows: k in [0, n-1), shifted past `row` */
+    int64_t k = (int64_t)cr_rng_below(r, (uint32_t)(n - 1));
+    return items[k + (k >= row)];
 }

@@ -26,11 +26,11 @@ void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap) {
     }
     snprintf(buf, cap,
              "model=%s domain=%d pop_by_domain=%d neighbors=%lld shrink=%.17g seed=%llu dim=%lld epochs=%lld patience=%d "
-             "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
+             "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g inbatch=%lld als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
              "data=%s",
              p->model ? p->model : "-", (int)p->domain, p->pop_by_domain, (long long)p->knn_neighbors, p->knn_shrink,
              (unsigned long long)p->seed, (long long)p->dim, (long long)p->epochs, p->patience,
-             p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, p->als_alpha, (long long)p->cg_steps,
+             p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, (long long)p->inbatch, p->als_alpha, (long long)p->cg_steps,
              p->source_weight, p->hogwild, data);
 }
 
@@ -204,6 +204,7 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
     if (!strcmp(key, "epochs")) return p->epochs = i, 0;
     if (!strcmp(key, "patience")) return i < 0 || i > INT32_MAX ? -1 : (p->patience = (int)i, 0);
     if (!strcmp(key, "cg_steps")) return p->cg_steps = i, 0;
+    if (!strcmp(key, "inbatch")) return p->inbatch = i, 0;
     if (!strcmp(key, "hogwild")) return p->hogwild = i != 0, 0;
     return -1;
 }

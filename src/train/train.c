@@ -90,6 +90,8 @@ cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interaction
     if (!(p->source_weight >= 0) || !isfinite(p->source_weight))
         return cr_fail(CR_ERR_ARG, "source weight must be a finite number >= 0 (got %g)", p->source_weight);
     if (p->cg_steps < 1) return cr_fail(CR_ERR_ARG, "conjugate-gradient steps must be at least 1");
+    if (p->inbatch != 0 && (p->inbatch < 8 || p->inbatch > 65536))
+        return cr_fail(CR_ERR_ARG, "in-batch size must be 8..65536, or 0 for the table sampler (got %lld)", (long long)p->inbatch);
     if (p->pause_after < 0) return cr_fail(CR_ERR_ARG, "pause after must be >= 0 (got %lld)", (long long)p->pause_after);
     if ((p->checkpoint || p->resume || p->pause_after) && !t->in_epochs)
         return cr_fail(CR_ERR_ARG, "%s is fitted in one pass, not in epochs: it has no training state to save or resume", t->name);
