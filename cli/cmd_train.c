@@ -126,7 +126,7 @@ int cmd_train(int argc, char **argv) {
         {"shrink", 0, CLI_F64, &p.knn_shrink, NULL, 0, "X", "itemknn: cosine shrinkage, co / (sqrt(n_i n_j) + X)"},
         {"dim", 0, CLI_INT, &p.dim, NULL, 0, "D", "bpr/als: factors per user and item"},
         {"epochs", 0, CLI_INT, &p.epochs, NULL, 0, "N", "bpr/als: at most this many epochs"},
-        {"patience", 0, CLI_INT, &patience, NULL, 0, "N", "stop after N epochs without better validation NDCG@10 (0: off)"},
+        {"patience", 0, CLI_INT, &patience, NULL, 0, "N", "early stopping: stop after N epochs without better validation NDCG@10 and keep the best (0: run all epochs, keep the last)"},
         {"optimizer", 0, CLI_STR, &p.optimizer, NULL, 0, "NAME", "bpr: sgd, adagrad or adam"},
         {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "bpr: learning rate"},
         {"reg", 0, CLI_F64, &p.reg, NULL, 0, "X", "L2 regularisation (negative: bpr 1e-4, als 0.01)"},

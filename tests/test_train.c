@@ -587,7 +587,7 @@ TEST(train_loop_keeps_best_epoch_and_scores_only_validation) {
     script_fit sf;
     script_fit_init(&sf, g_split, levels, 5);
     cr_loop_params lp = cr_loop_default_params();
-    lp.epochs = 5, lp.patience = 0, lp.quiet = 1;
+    lp.epochs = 5, lp.patience = 10, lp.quiet = 1;    /* early stopping on, never reached */
     lp.log_path = cr_test_path("loop_best.tsv");
     cr_loop_report rep;
     CHECK_OK(cr_train_loop(&sf.fit, g_split, &lp, "settings", &rep));
@@ -692,6 +692,33 @@ TEST(train_loop_without_validation_keeps_last_epoch) {
     loop_fixture_free();
 }
 
+/* Patience 0 is a fixed number of epochs: all run, validated, and the last is kept — no copy of the
+ * parameters is made (the only allocations are the evaluation's). */
+TEST(train_loop_without_early_stopping_keeps_last_epoch) {
+    loop_fixture();
+    const int levels[] = {1, 5, 2};
+    script_fit sf;
+    script_fit_init(&sf, g_split, levels, 3);
+    cr_loop_params lp = cr_loop_default_params();
+    lp.epochs = 3, lp.patience = 0, lp.quiet = 1;
+    cr_loop_report rep;
+    cr_alloc_fail_nth(1);       /* with a best-epoch copy, this would fail before the first epoch */
+    cr_status st = cr_train_loop(&sf.fit, g_split, &lp, NULL, &rep);
+    cr_alloc_fail_nth(0);
+    CHECK_STATUS(st, CR_ERR_NOMEM);
+    CHECK_EQ(sf.epochs_called, 1);      /* the first validation's allocation failed, not a copy */
+    script_fit_free(&sf);
+
+    script_fit_init(&sf, g_split, levels, 3);
+    CHECK_OK(cr_train_loop(&sf.fit, g_split, &lp, NULL, &rep));
+    CHECK_EQ(rep.epochs_run, 3);
+    CHECK_EQ(rep.best_epoch, 3);
+    CHECK_NEAR(rep.best_ndcg, 2.0 / (double)g_nv, 1e-12);
+    CHECK(sf.params.data[0] == 2.0f && sf.params.data[1] == 2.0f);
+    script_fit_free(&sf);
+    loop_fixture_free();
+}
+
 /* The table on stdout: the settings line once, a header, one row per epoch ("-" without validation). */
 TEST(train_loop_prints_settings_and_rows) {
     loop_fixture();
@@ -741,7 +768,7 @@ TEST(train_loop_errors_free_everything) {
     const int levels[] = {1, 2, 3, 4};
     script_fit sf;
     cr_loop_params lp = cr_loop_default_params();
-    lp.epochs = 4, lp.patience = 0, lp.quiet = 1;
+    lp.epochs = 4, lp.patience = 10, lp.quiet = 1;
     cr_loop_report rep;
 
     /* an epoch's error comes back as it is, after two good epochs; the log keeps their rows */
@@ -768,7 +795,7 @@ TEST(train_loop_errors_free_everything) {
     CHECK_STATUS(cr_train_loop(&sf.fit, g_split, &lp, NULL, &rep), CR_ERR_ARG);
     lp.epochs = 4, lp.patience = -1;
     CHECK_STATUS(cr_train_loop(&sf.fit, g_split, &lp, NULL, &rep), CR_ERR_ARG);
-    lp.patience = 0;
+    lp.patience = 10;
     script_fit_free(&sf);
 
     /* out of memory for the best-epoch copy (the loop's first allocation) and then in the first validation

@@ -105,7 +105,8 @@ typedef struct {
     int64_t n_users, n_items, n_domains, n_inter;
     const int64_t *user_ptr;    /* (n_users + 1) events of user u are [user_ptr[u], user_ptr[u+1]) */
     const int32_t *user_items;  /* (n_inter) item of each event, per user by (timestamp, input order) */
-    const int64_t *user_times;  /* (n_inter) timestamp of each event */
+    const int64_t *user_times;  /* (n_inter) timestamp of each event; NULL in a split's training view, whose
+                                   events keep the time order but not the timestamps (read them from the dataset) */
     const float   *user_values; /* (n_inter) value of each event (rating, or 1) */
     const int64_t *item_ptr;    /* (n_items + 1) */
     const int32_t *item_users;  /* (n_inter) user of each event, per item, ascending user index */

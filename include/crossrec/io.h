@@ -103,6 +103,10 @@ cr_status cr_file_open(cr_file **f, const char *path, const char *kind, uint32_t
 cr_status cr_file_open_mem(cr_file **f, const void *buf, size_t len, const char *name, const char *kind,
                            uint32_t max_version);
 void cr_file_close(cr_file *f);
+/* Drops a mapped file's pages from this process's resident memory (no-op for cr_file_open_mem). Pointers stay
+ * valid: a page read again comes back from the page cache. Readers call it after checking a whole file (the
+ * CRC, every index), so that a process's memory counts the arrays it uses, not every byte it verified. */
+void cr_file_release(const cr_file *f);
 
 const char *cr_file_kind(const cr_file *f);      /* "CRD" ... */
 uint32_t cr_file_version(const cr_file *f);

@@ -82,7 +82,8 @@ const uint8_t *cr_split_roles(const cr_split *s);   /* (n_inter) cr_role of each
 /* Candidate items of the split (the target domain's items, or all items), ascending. */
 const int32_t *cr_split_candidates(const cr_split *s, int64_t *n);
 
-/* The training interactions: the dataset's CSR restricted to TRAIN events (same users, items, order). */
+/* The training interactions: the dataset's CSR restricted to TRAIN events (same users, items, order; no
+ * timestamps: user_times is NULL). */
 const cr_interactions *cr_split_train(const cr_split *s);
 
 /* Evaluated users of a part, ascending user index, and each one's ground truth: the distinct items of its

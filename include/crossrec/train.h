@@ -102,7 +102,8 @@ int32_t cr_inbatch_draw(const int32_t *items, int64_t n, int64_t row, cr_rng *r)
 
 typedef struct {
     int64_t epochs;         /* at most this many (default 20) */
-    int patience;           /* stop after this many epochs without a better validation NDCG@10 (0 = never) */
+    int patience;           /* stop after this many epochs without a better validation NDCG@10 and keep the
+                               best epoch; 0: no early stopping, all epochs run and the last is kept */
     const char *log_path;   /* one TSV row per epoch */
     int quiet;              /* no settings table or epoch rows on stdout */
     int64_t valid_users;    /* validate on an evenly spaced fixed subset of at most this many validation users
@@ -156,10 +157,10 @@ typedef struct {
 #define CR_CRT_VERSION 1
 
 /* Runs epochs; after each, when valid_split (may be NULL) has validation users, evaluates NDCG@10 on them
- * (CR_PART_VALID only: the test part is never scored); keeps the parameters of the first epoch with the
- * strictly best NDCG (copied back into f->params at the end); stops after `patience` epochs without
- * improvement (patience > 0 and validation users only) or after p->epochs. Without validation users the last
- * epoch is kept and best_ndcg is NaN. Unless quiet, prints to stdout the `settings` line (when not NULL), a
+ * (CR_PART_VALID only: the test part is never scored). With patience > 0 (early stopping) keeps the
+ * parameters of the first epoch with the strictly best NDCG (copied back into f->params at the end) and stops
+ * after `patience` epochs without improvement or after p->epochs. With patience 0 runs p->epochs epochs and
+ * keeps the last (best_ndcg is then the last epoch's NDCG); without validation users too (best_ndcg NaN). Unless quiet, prints to stdout the `settings` line (when not NULL), a
  * header and one row per epoch: epoch (1-based), loss (%.5f), validation NDCG@10 (%.4f, "-" without
  * validation), seconds of the epoch (training + validation); when stderr is a terminal, a progress line there.
  * With log_path, writes the same columns as TSV (header `epoch loss valid_ndcg@10 seconds`; loss and NDCG

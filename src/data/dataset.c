@@ -204,6 +204,7 @@ cr_status cr_dataset_load(cr_dataset **out, const char *path) {
         if (st == CR_ERR_FORMAT) cr_errmsg_prefix("%s", path);
         goto fail;
     }
+    cr_file_release(d->file);   /* the checks above read every array */
     *out = d;
     return CR_OK;
 fail:

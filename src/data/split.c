@@ -55,7 +55,7 @@ struct cr_split {
     int32_t *cands;             /* (n_cands) ascending */
     int64_t n_cands;
     cr_interactions train;
-    int64_t *tr_user_ptr, *tr_item_ptr, *tr_times;
+    int64_t *tr_user_ptr, *tr_item_ptr;
     int32_t *tr_items, *tr_users;
     float *tr_values;
     cr_ground_truth gt[2];      /* [0] valid, [1] test */
@@ -159,7 +159,7 @@ void cr_split_free(cr_split *s) {
     cr_free(s->target_name), cr_free(s->users_file), cr_free(s->ds_path), cr_free(s->ds_base);
     cr_free(s->roles_buf);
     cr_free(s->cands);
-    cr_free(s->tr_user_ptr), cr_free(s->tr_item_ptr), cr_free(s->tr_times);
+    cr_free(s->tr_user_ptr), cr_free(s->tr_item_ptr);
     cr_free(s->tr_items), cr_free(s->tr_users), cr_free(s->tr_values);
     for (int k = 0; k < 2; k++) {
         cr_free(s->sampled_buf[k]);
@@ -187,7 +187,7 @@ static cr_status derive_train(cr_split *s) {
     for (int64_t e = 0; e < v->n_inter; e++) n_tr += s->roles[e] == CR_ROLE_TRAIN;
     if (!(s->tr_user_ptr = alloc_n(v->n_users + 1, sizeof(int64_t))) ||
         !(s->tr_item_ptr = calloc_n(v->n_items + 1, sizeof(int64_t))) || !(s->tr_items = alloc_n(n_tr, sizeof(int32_t))) ||
-        !(s->tr_times = alloc_n(n_tr, sizeof(int64_t))) || !(s->tr_values = alloc_n(n_tr, sizeof(float))) ||
+        !(s->tr_values = alloc_n(n_tr, sizeof(float))) ||
         !(s->tr_users = alloc_n(n_tr, sizeof(int32_t))))
         return nomem("training view");
     int64_t k = 0;
@@ -196,7 +196,6 @@ static cr_status derive_train(cr_split *s) {
         for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
             if (s->roles[e] != CR_ROLE_TRAIN) continue;
             s->tr_items[k] = v->user_items[e];
-            s->tr_times[k] = v->user_times[e];
             s->tr_values[k] = v->user_values[e];
             s->tr_item_ptr[v->user_items[e] + 1]++;
             k++;
@@ -212,7 +211,7 @@ static cr_status derive_train(cr_split *s) {
     s->tr_item_ptr[0] = 0;
     cr_interactions *t = &s->train;
     t->n_users = v->n_users, t->n_items = v->n_items, t->n_domains = v->n_domains, t->n_inter = n_tr;
-    t->user_ptr = s->tr_user_ptr, t->user_items = s->tr_items, t->user_times = s->tr_times, t->user_values = s->tr_values;
+    t->user_ptr = s->tr_user_ptr, t->user_items = s->tr_items, t->user_times = NULL, t->user_values = s->tr_values;
     t->item_ptr = s->tr_item_ptr, t->item_users = s->tr_users;
     t->item_domain = v->item_domain;    /* shared with the dataset */
     return CR_OK;
@@ -936,6 +935,7 @@ cr_status cr_split_load(cr_split **out, const char *path) {
             s->sampled[k] = a;
         }
     }
+    cr_file_release(s->file);   /* every role and negative was checked */
     *out = s;
     return CR_OK;
 fail:

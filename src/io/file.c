@@ -772,7 +772,15 @@ cr_status cr_file_open(cr_file **out, const char *path, const char *kind, uint32
     f->base = map;
     f->size = (size_t)sb.st_size;
     f->mapped = 1;
-    return finish_open(out, f, kind, max_version);
+    if ((st = finish_open(out, f, kind, max_version)) != CR_OK) return st;
+    cr_file_release(f);     /* checking the CRC read every page */
+    return CR_OK;
+}
+
+void cr_file_release(const cr_file *f) {
+    /* The mapping is read-only and private, so dropping its pages loses nothing: one that is read again is
+     * faulted back in from the page cache. */
+    if (f && f->mapped) madvise((void *)f->base, f->size, MADV_DONTNEED);
 }
 
 const char *cr_file_kind(const cr_file *f) { return f->kind; }

@@ -83,7 +83,10 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     const double t0 = cr_now();
     cr_loop_state ls = {.best_ndcg = NAN};
 
-    if (has_valid && f->params && (st = cr_slab_like(&best, f->params)) != CR_OK) {
+    /* early stopping keeps the best epoch; without it (patience 0) the run is a fixed number of epochs and
+     * keeps the last, as other trainers do, and needs no copy of the parameters */
+    const int keep_best = has_valid && p->patience > 0;
+    if (keep_best && f->params && (st = cr_slab_like(&best, f->params)) != CR_OK) {
         cr_errmsg_prefix("best-epoch parameters");
         return st;
     }
@@ -126,8 +129,9 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
         ran++;
         ls.epochs_done = report->epochs_run = e + 1;
 
-        if (!has_valid) {
-            ls.best_epoch = e + 1;      /* without validation the last epoch is kept */
+        if (!keep_best) {
+            ls.best_epoch = e + 1;      /* the last epoch is kept */
+            ls.best_ndcg = ndcg;
         } else if (ls.best_epoch == 0 || ndcg > ls.best_ndcg) {
             /* strictly better only: an equal NDCG keeps the earlier (less trained) parameters */
             ls.best_ndcg = ndcg;
@@ -138,7 +142,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
             ls.since_best++;
         }
         report->best_epoch = ls.best_epoch;
-        ls.finished = has_valid && p->patience > 0 && ls.since_best >= p->patience;
+        ls.finished = keep_best && ls.since_best >= p->patience;
 
         char nbuf[32];
         if (has_valid) snprintf(nbuf, sizeof nbuf, "%.4f", ndcg);
@@ -161,8 +165,8 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
         ls.seconds += secs;
         if (p->checkpoint && (st = cr_state_save(p->checkpoint, p, f, &best, &ls)) != CR_OK) goto out;
     }
-    if (has_valid) {
-        report->best_ndcg = ls.best_ndcg;
+    if (has_valid) report->best_ndcg = ls.best_ndcg;
+    if (keep_best) {
         /* the model reads its parameters from the slab: restoring it restores the best epoch's model */
         if (f->params && ls.best_epoch > 0) memcpy(f->params->data, best.data, (size_t)f->params->size * sizeof(float));
     }
