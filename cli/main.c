@@ -16,7 +16,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "print the metadata and arrays of any crossrec file and verify its checksum"},
     {"split", cmd_split, "hold out events once for evaluation: cold-user, warm or new-domain protocols (.crs)"},
     {"synth", cmd_synth, "write a synthetic multi-domain dataset (interactions.tsv, items.tsv)"},
-    {"train", cmd_train, "fit a model (pop, itemknn) on the training part of a split and write it (.crm)"},
+    {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr) on a split's training part (.crm)"},
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},

@@ -98,6 +98,42 @@ TEST(nn_linear_finite_difference) {
     for (int k = NX; k < N; k++) CHECK_NEAR(g2[k], an[k], 1e-6);
 }
 
+/* The BLAS path of the linear layer (products of 2^14 multiply-adds and more) against the scalar reference,
+ * on odd shapes on both sides of the threshold, gradients accumulated onto non-zero starting values. */
+TEST(nn_linear_blas_matches_reference) {
+    const int64_t shapes[][3] = {{1, 7, 5}, {3, 40, 150}, {33, 64, 4096 / 8}, {32, 64, 64}, {5, 129, 31}};
+    cr_rng r;
+    cr_rng_named(&r, 12, "test.nn.linear.blas");
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int64_t B = shapes[t][0], in = shapes[t][1], out = shapes[t][2];
+        int64_t nx = B * in, nw = out * in, ny = B * out;
+        float *buf = cr_malloc((size_t)(3 * nx + 3 * nw + 3 * out + 3 * ny) * sizeof(float));
+        CHECK(buf);
+        float *x = buf, *w = x + nx, *b = w + nw, *dy = b + out, *y = dy + ny, *y_ref = y + ny;
+        float *dx = y_ref + ny, *dx_ref = dx + nx, *dw = dx_ref + nx, *dw_ref = dw + nw, *db = dw_ref + nw, *db_ref = db + out;
+        for (int64_t k = 0; k < nx; k++) x[k] = (float)cr_rng_normal(&r);
+        for (int64_t k = 0; k < nw; k++) w[k] = (float)cr_rng_normal(&r);
+        for (int64_t k = 0; k < out; k++) b[k] = (float)cr_rng_normal(&r);
+        for (int64_t k = 0; k < ny; k++) dy[k] = (float)cr_rng_normal(&r);
+        for (int64_t k = 0; k < nx; k++) dx[k] = dx_ref[k] = 0.5f;
+        for (int64_t k = 0; k < nw; k++) dw[k] = dw_ref[k] = -0.25f;
+        for (int64_t k = 0; k < out; k++) db[k] = db_ref[k] = 1.0f;
+        cr_linear_forward(y, x, w, b, B, in, out);
+        cr_linear_forward_ref(y_ref, x, w, b, B, in, out);
+        cr_linear_backward(dx, dw, db, dy, x, w, B, in, out);
+        cr_linear_backward_ref(dx_ref, dw_ref, db_ref, dy, x, w, B, in, out);
+        /* sums of up to ~130 unit-normal products: float rounding differs by order, not by more than 1e-4 */
+        double worst = 0;
+        for (int64_t k = 0; k < ny; k++) worst = fmax(worst, fabs(y[k] - y_ref[k]));
+        for (int64_t k = 0; k < nx; k++) worst = fmax(worst, fabs(dx[k] - dx_ref[k]));
+        for (int64_t k = 0; k < nw; k++) worst = fmax(worst, fabs(dw[k] - dw_ref[k]));
+        for (int64_t k = 0; k < out; k++) worst = fmax(worst, fabs(db[k] - db_ref[k]));
+        CHECK_MSG(worst < 1e-4, "linear %lld x %lld -> %lld: BLAS vs reference differ by %.3g", (long long)B, (long long)in,
+                  (long long)out, worst);
+        cr_free(buf);
+    }
+}
+
 /* ---- activations ---- */
 
 enum { AN = 11 };

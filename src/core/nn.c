@@ -1,14 +1,16 @@
 /* nn.c — small dense layers with hand-written forward and backward passes (nn.h): linear, elementwise
  * activations (relu, tanh), mean squared error, and a multi-layer perceptron built from them.
  *
- * Everything is a plain scalar loop over row-major float arrays with explicit sizes: the networks here are
- * small (emcdr's mapping is dim -> 2 dim -> dim on a few thousand users), so clarity beats speed, and these
- * loops are the reference any faster version would be tested against. Sums over the batch or the input width
- * are accumulated in float in index order, so results do not depend on anything but the inputs.
+ * Everything is a plain scalar loop over row-major float arrays with explicit sizes, except the linear layer's
+ * products above a small size, which go to OpenBLAS (cblas_sgemm); the scalar loops stay as its reference
+ * (cr_linear_*_ref), against which the tests check it. Scalar sums are accumulated in float in index order; the
+ * BLAS products in OpenBLAS's order, which is fixed for given shapes and thread count.
  *
  * Invariants: gradients are accumulated (+=) into buffers the caller zeroed; forward passes never write
  * their inputs (except the documented in-place activation); nothing here allocates. */
 #include "nn.h"
+
+#include <cblas.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@
 
 /* ---- linear ---- */
 
-void cr_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out) {
+void cr_linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out) {
     /* y (B, out), x (B, in), w (out, in), b (out) */
     for (int64_t r = 0; r < B; r++) {
         const float *xr = x + r * in;
@@ -29,8 +31,8 @@ void cr_linear_forward(float *y, const float *x, const float *w, const float *b,
     }
 }
 
-void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
-                        int64_t in, int64_t out) {
+void cr_linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
+                            int64_t in, int64_t out) {
     /* dy (B, out), x (B, in), w (out, in); dx (B, in), dw (out, in), db (out) */
     for (int64_t r = 0; r < B; r++) {
         const float *dyr = dy + r * out, *xr = x + r * in;
@@ -48,6 +50,43 @@ void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const 
             }
         }
     }
+}
+
+/* Below this many multiply-adds a product stays in the scalar loops (a BLAS call costs more than it saves). */
+#define LINEAR_BLAS_MIN (1 << 14)
+
+static int use_blas(int64_t B, int64_t in, int64_t out) {
+    return B * in * out >= LINEAR_BLAS_MIN && B <= INT32_MAX && in <= INT32_MAX && out <= INT32_MAX;
+}
+
+void cr_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out) {
+    if (!use_blas(B, in, out)) {
+        cr_linear_forward_ref(y, x, w, b, B, in, out);
+        return;
+    }
+    for (int64_t r = 0; r < B; r++) {
+        if (b) memcpy(y + r * out, b, (size_t)out * sizeof *y);
+        else memset(y + r * out, 0, (size_t)out * sizeof *y);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)out, (int)in, 1.0f, x, (int)in, w, (int)in, 1.0f, y,
+                (int)out);
+}
+
+void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
+                        int64_t in, int64_t out) {
+    if (!use_blas(B, in, out)) {
+        cr_linear_backward_ref(dx, dw, db, dy, x, w, B, in, out);
+        return;
+    }
+    if (db)
+        for (int64_t r = 0; r < B; r++)
+            for (int64_t o = 0; o < out; o++) db[o] += dy[r * out + o];
+    if (dw)     /* dw (out, in) += dy^T (out, B) x (B, in) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)B, 1.0f, dy, (int)out, x, (int)in, 1.0f, dw,
+                    (int)in);
+    if (dx)     /* dx (B, in) += dy (B, out) w (out, in) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)in, (int)out, 1.0f, dy, (int)out, w, (int)in, 1.0f, dx,
+                    (int)in);
 }
 
 /* ---- activations ---- */
