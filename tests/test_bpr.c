@@ -5,6 +5,7 @@
  * fault injection, and the shared Amazon data when present. */
 #include "test.h"
 #include "cdr_fixtures.h"
+#include "golden.h"
 
 #include "crossrec/eval.h"
 #include "crossrec/io.h"
@@ -126,52 +127,39 @@ TEST(bpr_gradient_finite_difference) {
 
 /* ---- one SGD step against NumPy ---- */
 
-TEST(bpr_golden_step) {
-    const char *path = "tests/golden/bpr_step.txt";
-    char *text = cr_test_read(path, NULL);
-    CHECK_MSG(text, "%s not found (run the tests from the repository root)", path);
-    double lr = 0, reg = -1, want_loss = NAN;
-    int u = -1, i = -1, j = -1, nu = 0, ni = 0, dim = 0, rows_seen = 0;
-    enum { MAXR = 8, MAXD = 8 };
-    float init_user[MAXR][MAXD], init_item[MAXR][MAXD];
-    double want_user[MAXR][MAXD], want_item[MAXR][MAXD];
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (line[0] == '#') continue;
-        char key[32];
-        int row, at;
-        if (sscanf(line, "%31s%n", key, &at) != 1) continue;
-        const char *rest = line + at;
-        if (!strcmp(key, "lr")) CHECK(sscanf(rest, "%lf", &lr) == 1);
-        else if (!strcmp(key, "reg")) CHECK(sscanf(rest, "%lf", &reg) == 1);
-        else if (!strcmp(key, "sample")) CHECK(sscanf(rest, "%d %d %d", &u, &i, &j) == 3);
-        else if (!strcmp(key, "dims")) CHECK(sscanf(rest, "%d %d %d", &nu, &ni, &dim) == 3 && nu <= MAXR && ni <= MAXR && dim <= MAXD);
-        else if (!strcmp(key, "loss")) CHECK(sscanf(rest, "%lf", &want_loss) == 1);
-        else {
-            CHECK_MSG(sscanf(rest, "%d%n", &row, &at) == 1 && row >= 0 && row < MAXR && dim > 0, "bad line: %s", line);
-            rest += at;
-            for (int k = 0; k < dim; k++) {
-                double v;
-                CHECK_MSG(sscanf(rest, "%lf%n", &v, &at) == 1, "bad line: %s", line);
-                rest += at;
-                if (!strcmp(key, "init_user")) init_user[row][k] = (float)v;
-                else if (!strcmp(key, "init_item")) init_item[row][k] = (float)v;
-                else if (!strcmp(key, "user")) want_user[row][k] = v;
-                else if (!strcmp(key, "item")) want_item[row][k] = v;
-                else CHECK_MSG(0, "unknown key '%s'", key);
-            }
-            rows_seen++;
-        }
+/* `key r v_1 .. v_dim` for r = 0 .. rows-1: the rows of one factor matrix, as bpr_step.py writes them. */
+static void golden_rows(cr_golden *g, const char *key, int rows, int dim, double *dst) {
+    for (int r = 0; r < rows; r++) {
+        cr_golden_key(g, key);
+        CHECK_EQ(cr_golden_num(g), r);
+        for (int k = 0; k < dim; k++) dst[r * dim + k] = cr_golden_num(g);
     }
-    free(text);
-    CHECK(lr > 0 && reg >= 0 && u >= 0 && i >= 0 && j >= 0 && !isnan(want_loss));
-    CHECK_EQ(rows_seen, 2 * (nu + ni));
+}
+
+TEST(bpr_golden_step) {
+    cr_golden gf;
+    cr_golden_open(&gf, "tests/golden/bpr_step.txt");
+    const double lr = cr_golden_scalar(&gf, "lr"), reg = cr_golden_scalar(&gf, "reg");
+    cr_golden_key(&gf, "sample");
+    const int u = (int)cr_golden_num(&gf), i = (int)cr_golden_num(&gf), j = (int)cr_golden_num(&gf);
+    cr_golden_key(&gf, "dims");
+    const int nu = (int)cr_golden_num(&gf), ni = (int)cr_golden_num(&gf), dim = (int)cr_golden_num(&gf);
+    enum { MAXR = 8, MAXD = 8 };
+    CHECK(nu > 0 && nu <= MAXR && ni > 0 && ni <= MAXR && dim > 0 && dim <= MAXD);
+    CHECK(lr > 0 && reg >= 0 && u >= 0 && u < nu && i >= 0 && i < ni && j >= 0 && j < ni);
+    double init_user[MAXR * MAXD], init_item[MAXR * MAXD], want_user[MAXR * MAXD], want_item[MAXR * MAXD];
+    golden_rows(&gf, "init_user", nu, dim, init_user);
+    golden_rows(&gf, "init_item", ni, dim, init_item);
+    const double want_loss = cr_golden_scalar(&gf, "loss");
+    golden_rows(&gf, "user", nu, dim, want_user);
+    golden_rows(&gf, "item", ni, dim, want_item);
 
     cr_slab s;
     cr_tensor t[2] = {{"user", nu, dim, 0}, {"item", ni, dim, 0}};
     CHECK_OK(cr_slab_init(&s, t, 2));
     float *P = cr_slab_at(&s, 0), *Q = cr_slab_at(&s, 1);
-    for (int r = 0; r < nu; r++) memcpy(P + r * dim, init_user[r], (size_t)dim * sizeof(float));
-    for (int r = 0; r < ni; r++) memcpy(Q + r * dim, init_item[r], (size_t)dim * sizeof(float));
+    for (int k = 0; k < nu * dim; k++) P[k] = (float)init_user[k];     /* float32-exact in the file */
+    for (int k = 0; k < ni * dim; k++) Q[k] = (float)init_item[k];
     cr_opt_params op = cr_opt_default_params(CR_OPT_SGD);
     op.lr = (float)lr;
     op.weight_decay = (float)reg;
@@ -183,23 +171,15 @@ TEST(bpr_golden_step) {
     cr_opt_update(&o, &s, s.t[1].offset + i * dim, g + dim, dim, (float)lr);
     cr_opt_update(&o, &s, s.t[1].offset + j * dim, g + 2 * dim, dim, (float)lr);
     cr_opt_step(&o);
-    double maxdiff = fabs(loss - want_loss);
-    CHECK_NEAR(loss, want_loss, 1e-6);
-    for (int r = 0; r < nu; r++)
-        for (int k = 0; k < dim; k++) {
-            CHECK_NEAR(P[r * dim + k], want_user[r][k], 1e-6);
-            maxdiff = fmax(maxdiff, fabs(P[r * dim + k] - want_user[r][k]));
-        }
-    for (int r = 0; r < ni; r++)
-        for (int k = 0; k < dim; k++) {
-            CHECK_NEAR(Q[r * dim + k], want_item[r][k], 1e-6);
-            maxdiff = fmax(maxdiff, fabs(Q[r * dim + k] - want_item[r][k]));
-        }
+    cr_golden_cmp(&gf, "loss", &loss, &want_loss, 1, 0, 1e-6);
+    cr_golden_cmp(&gf, "user", P, want_user, nu * dim, 0, 1e-6);
+    cr_golden_cmp(&gf, "item", Q, want_item, ni * dim, 0, 1e-6);
     /* the step moved what it should: the sampled rows changed, the others did not */
-    CHECK(P[u * dim] != init_user[u][0] && Q[i * dim] != init_item[i][0] && Q[j * dim] != init_item[j][0]);
-    printf("     max |crossrec - numpy| over loss and factors = %.3g\n", maxdiff);
+    CHECK(P[u * dim] != (float)init_user[u * dim] && Q[i * dim] != (float)init_item[i * dim] &&
+          Q[j * dim] != (float)init_item[j * dim]);
     cr_opt_free(&o);
     cr_slab_free(&s);
+    cr_golden_done(&gf);
 }
 
 /* ---- learning ---- */

@@ -1,9 +1,11 @@
-/* test_cmf.c — collective MF (fit_cmf.c): the domain-weighted BPR gradient against central differences, cmf
+/* test_cmf.c — collective MF (fit_cmf.c): the domain-weighted BPR gradient against central differences, five
+ * weighted two-domain samples (adagrad and adam) against a NumPy golden file (tools/ref/cmf_step.py), cmf
  * with every weight 1 being BPR-MF on all domains factor for factor, transfer to users cold in the target
  * domain (source weight 0.5 represents and ranks them, weight 0 cannot), save/load, byte-identical fits for
  * one seed, parameter errors, fault injection, and the shared Amazon cold-user split when present. */
 #include "test.h"
 #include "cdr_fixtures.h"
+#include "golden.h"
 
 #include "crossrec/eval.h"
 #include "crossrec/io.h"
@@ -120,6 +122,99 @@ TEST(cmf_weighted_gradient_finite_difference) {
         }
     }
     printf("     max |analytic - central difference| = %.3g\n", worst);
+}
+
+/* ---- steps against NumPy ---- */
+
+/* tools/ref/cmf_step.py: five samples of two domains (weights 1 for the target, 0.5 for the source) run through
+ * cr_mf_pair_step, the step of fit_bpr.c's loop, on a shared user matrix: with adagrad (cmf's default) every
+ * sample's loss and weighted gradients, the factors after the run and a cmf model's target-domain scores of
+ * them (user 2 has source samples only); with adam the factors after the run (global step t = 1 .. 5, lazy rows). */
+TEST(cmf_golden_steps) {
+    enum { NU = 3, NI = 6, D = 4, NS = 5 };
+    cr_golden g;
+    cr_golden_open(&g, "tests/golden/cmf_step.txt");
+    CHECK_EQ(cr_golden_int(&g, "dim"), D);
+    const int32_t target = (int32_t)cr_golden_int(&g, "target");
+    const double source_weight = cr_golden_scalar(&g, "source_weight"), reg = cr_golden_scalar(&g, "reg");
+    const double eps = cr_golden_scalar(&g, "eps");
+    double dom[NI];
+    cr_golden_list(&g, "item_domain", NI, dom);
+    float P0[NU * D], Q0[NI * D];
+    cr_golden_tensor_f(&g, "init_user", NU, D, P0);
+    cr_golden_tensor_f(&g, "init_item", NI, D, Q0);
+    CHECK_EQ(cr_golden_int(&g, "samples"), NS);
+    int32_t smp[NS][3];
+    for (int n = 0; n < NS; n++)
+        for (int k = 0; k < 3; k++) smp[n][k] = (int32_t)cr_golden_num(&g);
+    /* the optimizer's defaults are the reference's */
+    cr_opt_params op = cr_opt_default_params(CR_OPT_ADAGRAD);
+    CHECK(op.eps == (float)eps);
+
+    cr_mf_model *m = NULL;
+    CHECK_OK(cr_mf_new(&m, "cmf", NU, NI, 2, D));
+    cr_slab *S = &m->params;
+    float *P = cr_slab_at(S, 0), *Q = cr_slab_at(S, 1), grad[3 * D];
+    float losses[NS], grads[NS * 3 * D];            /* adagrad: each sample's loss and weighted gradients */
+    double want_loss[NS], want_g[NS * 3 * D];
+    for (int pass = 0; pass < 2; pass++) {
+        const int adam = pass == 1;
+        if (!adam) {
+            op.lr = (float)cr_golden_scalar(&g, "adagrad_lr");
+        } else {
+            cr_golden_key(&g, "adam");
+            op = cr_opt_default_params(CR_OPT_ADAM);
+            op.lr = (float)cr_golden_num(&g);
+            CHECK(op.beta1 == (float)cr_golden_num(&g) && op.beta2 == (float)cr_golden_num(&g) && op.eps == (float)eps);
+        }
+        op.weight_decay = (float)reg;
+        cr_optimizer o;
+        CHECK_OK(cr_opt_init(&o, S, &op));
+        memcpy(P, P0, sizeof P0);
+        memcpy(Q, Q0, sizeof Q0);
+        for (int n = 0; n < NS; n++) {
+            int32_t u = smp[n][0], i = smp[n][1], j = smp[n][2];
+            CHECK(u >= 0 && u < NU && i >= 0 && i < NI && j >= 0 && j < NI && dom[i] == dom[j]);
+            /* cmf's weight rule (fit_cmf.c): 1 for the target domain, the source weight elsewhere */
+            float w = dom[i] == target ? 1.0f : (float)source_weight;
+            float loss = cr_mf_pair_step(&o, S, D, u, i, j, w, op.lr, grad);
+            CHECK_EQ(o.step, n + 1);
+            if (adam) continue;
+            CHECK_EQ(cr_golden_int(&g, "sample"), n);
+            losses[n] = loss;
+            memcpy(grads + n * 3 * D, grad, sizeof grad);
+            want_loss[n] = cr_golden_scalar(&g, "loss");
+            CHECK_NEAR(w, cr_golden_scalar(&g, "weight"), 0);
+            cr_golden_tensor(&g, "grad", 3, D, want_g + n * 3 * D);
+        }
+        if (!adam) {
+            cr_golden_cmp(&g, "losses", losses, want_loss, NS, 1e-5, 1e-6);
+            cr_golden_cmp(&g, "weighted gradients", grads, want_g, NS * 3 * D, 1e-5, 1e-7);
+        }
+        double want_p[NU * D], want_q[NI * D];
+        cr_golden_tensor(&g, "user", NU, D, want_p);
+        cr_golden_tensor(&g, "item", NI, D, want_q);
+        cr_golden_cmp(&g, adam ? "adam user" : "adagrad user", P, want_p, NU * D, 1e-5, 1e-6);
+        cr_golden_cmp(&g, adam ? "adam item" : "adagrad item", Q, want_q, NI * D, 1e-5, 1e-6);
+        cr_opt_free(&o);
+        if (adam) break;
+        /* the cmf model's scores of the target items: <user row, item row>, also for user 2, cold in the target */
+        int32_t users[NU] = {0, 1, 2}, cand[NI];
+        int nc = 0;
+        for (int32_t i = 0; i < NI; i++)
+            if (dom[i] == target) cand[nc++] = i;
+        for (int u = 0; u < NU; u++) m->user_known[u] = 1;
+        cr_score_request q = {NU, users, NULL, NULL, target, nc, cand};
+        float scores[NU * NI];
+        uint8_t can[NU];
+        double want_s[NU * NI];
+        CHECK_OK(cr_model_score(&m->base, &q, scores, can));
+        CHECK(can[0] && can[1] && can[2]);
+        cr_golden_tensor(&g, "scores", NU, nc, want_s);
+        cr_golden_cmp(&g, "scores", scores, want_s, NU * nc, 1e-5, 1e-6);
+    }
+    cr_model_free(&m->base);
+    cr_golden_done(&g);
 }
 
 /* With every weight 1 (no target: no domain, no validation split) cmf is BPR-MF on all domains: the same

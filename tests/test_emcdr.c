@@ -1,16 +1,19 @@
-/* test_emcdr.c — the EMCDR model (src/models/emcdr.c, src/train/fit_emcdr.c): on a synthetic cold-user split
- * the target-cold test users are represented through the mapping and ranked far better than at random, and
- * the mapping's loss falls; scores survive save/load and are what the model's parts say (target factors for
- * warm users, f(source factors) for cold ones, nothing for users given by history only); the same seed gives
- * the same file at any thread count; damaged files and bad parameters are refused; failing allocations leave
- * no leak; and the shared Amazon cold-user split, when present, prints its figures. */
+/* test_emcdr.c — the EMCDR model (src/models/emcdr.c, src/train/fit_emcdr.c): two Adam steps of the mapping
+ * (output, loss, gradients, weights) against a NumPy golden file (tools/ref/emcdr_step.py); on a synthetic
+ * cold-user split the target-cold test users are represented through the mapping and ranked far better than at
+ * random, and the mapping's loss falls; scores survive save/load and are what the model's parts say (target
+ * factors for warm users, f(source factors) for cold ones, nothing for users given by history only); the same
+ * seed gives the same file at any thread count; damaged files and bad parameters are refused; failing
+ * allocations leave no leak; and the shared Amazon cold-user split, when present, prints its figures. */
 #include "test.h"
 
 #include "cdr_fixtures.h"
+#include "golden.h"
 
 #include "crossrec/eval.h"
 #include "crossrec/io.h"
 #include "models/emcdr_impl.h"
+#include "train/train_impl.h"
 
 #include <stdlib.h>
 
@@ -84,6 +87,85 @@ TEST(emcdr_cold_users_synthetic) {
     cr_model_free(m);
     cr_split_free(s);
     cr_dataset_free(d);
+}
+
+/* ---- mapping steps against NumPy ---- */
+
+/* tools/ref/emcdr_step.py: two mini-batches of the mapping f (dim 3 -> 6 tanh -> 3) through cr_emcdr_map_grad
+ * and cr_opt_dense_step, the step of fit_emcdr.c's epoch: for each, f's output, the MSE, dL/dy, the gradients
+ * of the four tensors and the weights after Adam's step (t = 1, then t = 2 on a smaller batch). */
+TEST(emcdr_golden_step) {
+    enum { D = 3, H = 6, MAXB = 4 };
+    static const char *const names[4] = {"w0", "b0", "w1", "b1"};
+    cr_golden g;
+    cr_golden_open(&g, "tests/golden/emcdr_step.txt");
+    CHECK_EQ(cr_golden_int(&g, "dim"), D);
+    CHECK_EQ(cr_golden_int(&g, "hidden"), H);
+    cr_golden_key(&g, "adam");
+    cr_opt_params op = cr_opt_default_params(CR_OPT_ADAM);
+    op.lr = (float)cr_golden_num(&g);
+    op.weight_decay = (float)cr_golden_num(&g);
+    /* the reference's settings are fit_emcdr.c's and the optimizer's defaults */
+    CHECK(op.lr == CR_EMCDR_MAP_LR && op.weight_decay == CR_EMCDR_MAP_WD);
+    CHECK(op.beta1 == (float)cr_golden_num(&g) && op.beta2 == (float)cr_golden_num(&g) && op.eps == (float)cr_golden_num(&g));
+
+    cr_emcdr_model *m = NULL;
+    CHECK_OK(cr_emcdr_new(&m, 1, 1, 2, D, H, 1));
+    int idx[4];
+    for (int k = 0; k < 4; k++) {
+        char name[32], key[32];
+        snprintf(name, sizeof name, "emcdr.map.%s", names[k]);
+        snprintf(key, sizeof key, "init_%s", names[k]);
+        idx[k] = cr_slab_find(&m->map, name);
+        CHECK(idx[k] >= 0);
+        const cr_tensor *t = &m->map.t[idx[k]];
+        cr_golden_tensor_f(&g, key, t->rows, t->cols, cr_slab_at(&m->map, idx[k]));
+    }
+    cr_slab grad;
+    CHECK_OK(cr_slab_like(&grad, &m->map));
+    cr_optimizer o;
+    CHECK_OK(cr_opt_init(&o, &m->map, &op));
+    const int64_t na = cr_mlp_act_size(&m->mlp, MAXB);
+    float x[MAXB * D], t[MAXB * D], dy[MAXB * D], pre[MAXB * (H + D)], acts[MAXB * (H + D)], scratch[2 * MAXB * H];
+    double want[H * D];
+    CHECK(na <= MAXB * (H + D));
+    for (int step = 1; step <= 2; step++) {
+        const int64_t B = step == 1 ? 4 : 3;
+        char name[48];
+        cr_golden_tensor_f(&g, "x", B, D, x);
+        cr_golden_tensor_f(&g, "t", B, D, t);
+        memset(grad.data, 0, (size_t)grad.size * sizeof *grad.data);
+        double loss = cr_emcdr_map_grad(m, &grad, x, t, B, pre, acts, dy, scratch);
+        const float *y = acts + cr_mlp_act_size(&m->mlp, B) - B * D;
+        snprintf(name, sizeof name, "%d: y", step);
+        cr_golden_tensor(&g, "y", B, D, want);
+        cr_golden_cmp(&g, name, y, want, B * D, 1e-5, 1e-6);
+        want[0] = cr_golden_scalar(&g, "loss");
+        snprintf(name, sizeof name, "%d: loss", step);
+        cr_golden_cmp_d(&g, name, &loss, want, 1, 1e-5, 1e-6);
+        cr_golden_tensor(&g, "dy", B, D, want);
+        snprintf(name, sizeof name, "%d: dy", step);
+        cr_golden_cmp(&g, name, dy, want, B * D, 1e-5, 1e-6);
+        for (int k = 0; k < 4; k++) {
+            const cr_tensor *tt = &m->map.t[idx[k]];
+            snprintf(name, sizeof name, "grad_%s", names[k]);
+            cr_golden_tensor(&g, name, tt->rows, tt->cols, want);
+            snprintf(name, sizeof name, "%d: grad_%s", step, names[k]);
+            cr_golden_cmp(&g, name, cr_slab_at(&grad, idx[k]), want, tt->rows * tt->cols, 1e-5, 1e-7);
+        }
+        cr_opt_dense_step(&o, &m->map, &grad);
+        CHECK_EQ(o.step, step);
+        for (int k = 0; k < 4; k++) {
+            const cr_tensor *tt = &m->map.t[idx[k]];
+            cr_golden_tensor(&g, names[k], tt->rows, tt->cols, want);
+            snprintf(name, sizeof name, "%d: %s", step, names[k]);
+            cr_golden_cmp(&g, name, cr_slab_at(&m->map, idx[k]), want, tt->rows * tt->cols, 1e-5, 1e-6);
+        }
+    }
+    cr_opt_free(&o);
+    cr_slab_free(&grad);
+    cr_model_free(&m->base);
+    cr_golden_done(&g);
 }
 
 /* ---- scores, files ---- */

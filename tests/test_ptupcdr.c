@@ -1,14 +1,18 @@
 /* test_ptupcdr.c — the PTUPCDR model (src/models/ptupcdr.c, src/train/fit_ptupcdr.c): the per-event loss's
  * gradient with respect to the encoder h and the meta network g against central differences of an independent
- * double-precision reference; on a synthetic cold-user split the target-cold test users are represented
- * through the personalised bridge and ranked far better than at random, and the bridge's BPR loss falls; scores
- * survive save/load and are what the model's parts say; the same seed gives the same file at any thread
- * count; bad parameters and damaged files are refused; failing allocations leave no leak. */
+ * double-precision reference; two Adam steps of the bridge (attention, bridge matrix, mapped vector, loss,
+ * gradients, weights) against a NumPy golden file (tools/ref/ptupcdr_step.py); on a synthetic cold-user split
+ * the target-cold test users are represented through the personalised bridge and ranked far better than at
+ * random, and the bridge's BPR loss falls; scores survive save/load and are what the model's parts say; the
+ * same seed gives the same file at any thread count; bad parameters and damaged files are refused; failing
+ * allocations leave no leak. */
 #include "test.h"
 
 #include "cdr_fixtures.h"
+#include "golden.h"
 #include "crossrec/io.h"
 #include "models/ptupcdr_impl.h"
+#include "train/train_impl.h"
 
 #include <stdlib.h>
 
@@ -132,6 +136,121 @@ TEST(ptupcdr_event_gradient_matches_finite_differences) {
     cr_slab_free(&g);
     cr_ptupcdr_ws_free(&ws);
     cr_model_free(&m->base);
+}
+
+/* ---- bridge steps against NumPy ---- */
+
+/* tools/ref/ptupcdr_step.py (dim 3): a batch of two users' events (histories of 3 and 2 items) through
+ * cr_ptupcdr_event with scale 1/B and cr_opt_dense_step, the batch step of fit_ptupcdr.c: each event's attention
+ * logits and weights, pooled history c, bridge W_u, mapped vector W_u s and loss; the gradients of h's and g's
+ * eight tensors; the weights after Adam's step (t = 1); then a one-event batch from there (t = 2). h's output
+ * bias cannot change the softmax, so its gradient is 0 up to rounding, which Adam's normalisation turns into a
+ * step of up to lr: its gradient is checked against 0, its value after a step is not compared, and the logits
+ * are compared without it (e_j - b1e on each side, which is what the softmax sees). */
+TEST(ptupcdr_golden_step) {
+    enum { D = 3, MAXN = 4, NT = 8 };
+    static const char *const names[NT] = {"enc.w0", "enc.b0", "enc.w1", "enc.b1", "meta.w0", "meta.b0", "meta.w1", "meta.b1"};
+    cr_golden g;
+    cr_golden_open(&g, "tests/golden/ptupcdr_step.txt");
+    CHECK_EQ(cr_golden_int(&g, "dim"), D);
+    cr_golden_key(&g, "adam");
+    cr_opt_params op = cr_opt_default_params(CR_OPT_ADAM);
+    op.lr = (float)cr_golden_num(&g);
+    op.weight_decay = (float)cr_golden_num(&g);
+    /* the reference's settings are fit_ptupcdr.c's and the optimizer's defaults */
+    CHECK(op.lr == CR_PTUPCDR_LR && op.weight_decay == CR_PTUPCDR_WD);
+    CHECK(op.beta1 == (float)cr_golden_num(&g) && op.beta2 == (float)cr_golden_num(&g) && op.eps == (float)cr_golden_num(&g));
+
+    cr_ptupcdr_model *m = NULL;
+    CHECK_OK(cr_ptupcdr_new(&m, 1, 1, 2, D, 1));
+    int idx[NT];
+    for (int k = 0; k < NT; k++) {
+        char name[48];
+        snprintf(name, sizeof name, "ptupcdr.%s", names[k]);
+        idx[k] = cr_slab_find(&m->nets, name);
+        CHECK(idx[k] >= 0);
+        snprintf(name, sizeof name, "init_%s", names[k]);
+        const cr_tensor *t = &m->nets.t[idx[k]];
+        cr_golden_tensor_f(&g, name, t->rows, t->cols, cr_slab_at(&m->nets, idx[k]));
+    }
+    CHECK_EQ(m->nets.n, NT);
+    cr_ptupcdr_ws ws;
+    cr_slab grad;
+    cr_optimizer o;
+    CHECK_OK(cr_ptupcdr_ws_init(&ws, m, MAXN));
+    CHECK_OK(cr_slab_like(&grad, &m->nets));
+    CHECK_OK(cr_opt_init(&o, &m->nets, &op));
+    double want[D * D * D], b1_ref = cr_slab_at(&m->nets, idx[3])[0];  /* the reference's enc.b1 */
+    char name[64];
+    for (int step = 1; step <= 2; step++) {
+        const int64_t B = cr_golden_int(&g, "events");
+        CHECK(B >= 1 && B <= 2);
+        memset(grad.data, 0, (size_t)grad.size * sizeof *grad.data);
+        double batch = 0;
+        for (int64_t ev = 0; ev < B; ev++) {
+            cr_golden_key(&g, "history");
+            const int64_t n = (int64_t)cr_golden_num(&g);
+            CHECK(n >= 1 && n <= MAXN && cr_golden_num(&g) == D);
+            float V[MAXN * D], s[D], qi[D], qj[D];
+            for (int64_t k = 0; k < n * D; k++) V[k] = (float)cr_golden_num(&g);
+            cr_golden_tensor_f(&g, "s", 1, D, s);
+            cr_golden_tensor_f(&g, "qi", 1, D, qi);
+            cr_golden_tensor_f(&g, "qj", 1, D, qj);
+            /* the batch's loss is the events' mean: each event's gradient scaled 1/B, as bridge_epoch does */
+            double loss = cr_ptupcdr_event(m, &ws, &grad, V, n, s, qi, qj, 1.0f / (float)B);
+            batch += loss / (double)B;
+            /* the forward pass's intermediates, left in ws */
+            static const char *const fwd[5] = {"e", "a", "c", "bridge", "mapped"};     /* named as in the file */
+            const float *got[5] = {ws.e, ws.a, ws.c, ws.w, ws.t};
+            const int64_t len[5] = {n, n, D, D * D, D};
+            float e[MAXN];     /* the logits without h's output bias, each side's own (see above) */
+            for (int64_t j = 0; j < n; j++) e[j] = ws.e[j] - cr_slab_at(&m->nets, idx[3])[0];
+            got[0] = e;
+            for (int k = 0; k < 5; k++) {
+                cr_golden_tensor(&g, fwd[k], k == 3 ? D : 1, k == 3 ? D : len[k], want);
+                for (int64_t j = 0; j < n && k == 0; j++) want[j] -= b1_ref;
+                snprintf(name, sizeof name, "%d.%lld: %s", step, (long long)ev, fwd[k]);
+                cr_golden_cmp(&g, name, got[k], want, len[k], 1e-5, 1e-6);
+            }
+            double x = 0;      /* <W_u s, qi - qj> from crossrec's mapped vector */
+            for (int k = 0; k < D; k++) x += (double)ws.t[k] * ((double)qi[k] - qj[k]);
+            want[0] = cr_golden_scalar(&g, "x");
+            snprintf(name, sizeof name, "%d.%lld: x", step, (long long)ev);
+            cr_golden_cmp_d(&g, name, &x, want, 1, 1e-5, 1e-6);
+            want[0] = cr_golden_scalar(&g, "loss");
+            snprintf(name, sizeof name, "%d.%lld: loss", step, (long long)ev);
+            cr_golden_cmp_d(&g, name, &loss, want, 1, 1e-5, 1e-6);
+        }
+        want[0] = cr_golden_scalar(&g, "batch_loss");
+        snprintf(name, sizeof name, "%d: batch loss", step);
+        cr_golden_cmp_d(&g, name, &batch, want, 1, 1e-5, 1e-6);
+        for (int k = 0; k < NT; k++) {
+            const cr_tensor *t = &m->nets.t[idx[k]];
+            char key[48];
+            snprintf(key, sizeof key, "grad_%s", names[k]);
+            cr_golden_tensor(&g, key, t->rows, t->cols, want);
+            snprintf(name, sizeof name, "%d: %s", step, key);
+            /* enc.b1: exactly 0 in NumPy, rounding noise here */
+            cr_golden_cmp(&g, name, cr_slab_at(&grad, idx[k]), want, t->rows * t->cols, 1e-5, k == 3 ? 1e-8 : 1e-7);
+        }
+        cr_opt_dense_step(&o, &m->nets, &grad);
+        CHECK_EQ(o.step, step);
+        for (int k = 0; k < NT; k++) {
+            const cr_tensor *t = &m->nets.t[idx[k]];
+            cr_golden_tensor(&g, names[k], t->rows, t->cols, want);
+            if (k == 3) {      /* enc.b1: see above */
+                b1_ref = want[0];
+                continue;
+            }
+            snprintf(name, sizeof name, "%d: %s", step, names[k]);
+            cr_golden_cmp(&g, name, cr_slab_at(&m->nets, idx[k]), want, t->rows * t->cols, 1e-5, 1e-6);
+        }
+    }
+    cr_opt_free(&o);
+    cr_slab_free(&grad);
+    cr_ptupcdr_ws_free(&ws);
+    cr_model_free(&m->base);
+    cr_golden_done(&g);
 }
 
 /* ---- learning on a cold-user split ---- */

@@ -27,6 +27,19 @@ typedef struct {
     uint8_t *src_known;         /* (n_users) 1: the user had source training events (its "src_user" row is trained) */
 } cr_emcdr_model;
 
+/* The mapping's optimizer in fit_emcdr.c: Adam (default betas and eps) with this learning rate and weight decay,
+ * one step per mini-batch. Here so that the golden test can check its reference uses the fit's settings. */
+#define CR_EMCDR_MAP_LR 0.01f
+#define CR_EMCDR_MAP_WD 1e-4f
+
+/* One mini-batch of the mapping's gradient (fit_emcdr.c): for B rows x (B, dim) (source user vectors) and
+ * targets t (B, dim) (target user vectors), y = f(x), returns the mean over the B dim entries of (y - t)^2,
+ * writes dy = 2 (y - t) / (B dim) and accumulates the loss's gradient with respect to f's parameters into grad (a
+ * slab of m->map's layout; the caller zeroes it). pre, acts: cr_mlp_act_size(&m->mlp, B) floats each (f's output
+ * y is the last B dim of acts); dy: B dim floats; scratch: 2 B hidden floats. Exposed for the golden test. */
+double cr_emcdr_map_grad(const cr_emcdr_model *m, cr_slab *grad, const float *x, const float *t, int64_t B, float *pre,
+                         float *acts, float *dy, float *scratch);
+
 /* A zeroed model (factors and mapping all zero, both known arrays 0). CR_ERR_ARG for a bad shape (dim outside
  * 1..4096, hidden outside 1..2*4096, domain outside 0..n_domains-1), CR_ERR_NOMEM; *m NULL on failure. */
 cr_status cr_emcdr_new(cr_emcdr_model **m, int64_t n_users, int64_t n_items, int64_t n_domains, int64_t dim,

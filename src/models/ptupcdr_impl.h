@@ -36,6 +36,11 @@ typedef struct {
     uint8_t *src_known;         /* (n_users) 1: the user had source training events */
 } cr_ptupcdr_model;
 
+/* The bridge's optimizer in fit_ptupcdr.c: Adam (default betas and eps) with this learning rate and weight decay,
+ * one step per mini-batch. Here so that the golden test can check its reference uses the fit's settings. */
+#define CR_PTUPCDR_LR 0.005f
+#define CR_PTUPCDR_WD 0.0f
+
 /* A zeroed model. CR_ERR_ARG for a bad shape (dim outside 1..CR_PTUPCDR_MAX_DIM, domain outside
  * 0..n_domains-1), CR_ERR_NOMEM; *m NULL on failure. */
 cr_status cr_ptupcdr_new(cr_ptupcdr_model **m, int64_t n_users, int64_t n_items, int64_t n_domains, int64_t dim,

@@ -5,8 +5,9 @@
  * training event (u, i) and a negative j; with x = <p_u, q_i - q_j> and c = 1 - sigmoid(x):
  *     loss = -log sigmoid(x)         d/dp_u = -c (q_i - q_j)     d/dq_i = -c p_u     d/dq_j = c p_u
  * plus the L2 term (reg/2)(|p_u|^2 + |q_i|^2 + |q_j|^2) on the three touched rows, which the optimizer applies
- * as weight decay. Each sample updates its three rows through cr_opt_update (lazy: only those rows and their
- * moments change) and counts one optimizer step (cr_opt_step): a batch is one sample.
+ * as weight decay. Each sample counts one optimizer step (cr_opt_step, before its updates, so that Adam's bias
+ * correction of the k-th sample uses t = k) and updates its three rows through cr_opt_update (lazy: only those
+ * rows and their moments change): a batch is one sample (cr_mf_pair_step, train_impl.h).
  *
  * An epoch is n samples, n the number of training events (of the trained domain): each draws an event
  * uniformly (a user with more events is drawn more often, a repeated event counts each time), then a negative
@@ -78,6 +79,31 @@ float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const floa
         gj[k] = c * pu[k];
     }
     return loss;
+}
+
+/* One sample (cr_mf_pair_step, train_impl.h), rows given by slab offsets. The optimizer step is counted before
+ * the updates (atomically when hogwild workers share the optimizer), so Adam's bias correction of sample k uses
+ * t = k. A weight of exactly 1 (bpr) multiplies nothing, which is the same in every bit. */
+static inline float pair_step(cr_optimizer *o, cr_slab *P, int64_t ou, int64_t oi, int64_t oj, int64_t dim, float w, float lr,
+                              float *grad, int atomic_step) {
+    float *gu = grad, *gi = gu + dim, *gj = gi + dim;
+    if (atomic_step) __atomic_fetch_add(&o->step, 1, __ATOMIC_RELAXED);
+    else cr_opt_step(o);
+    float l = cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj);
+    /* the weight scales the data term, hence its gradients; the optimizer's L2 stays unweighted */
+    if (w != 1.0f)
+        for (int64_t k = 0; k < 3 * dim; k++) grad[k] *= w;    /* gu, gi, gj */
+    /* all three gradients come from the parameters before this sample's update */
+    cr_opt_update(o, P, ou, gu, dim, lr);
+    cr_opt_update(o, P, oi, gi, dim, lr);
+    cr_opt_update(o, P, oj, gj, dim, lr);
+    return l;
+}
+
+float cr_mf_pair_step(cr_optimizer *o, cr_slab *params, int64_t dim, int32_t u, int32_t i, int32_t j, float w, float lr,
+                      float *grad) {
+    const int64_t uo = params->t[0].offset, io = params->t[1].offset;
+    return pair_step(o, params, uo + (int64_t)u * dim, io + (int64_t)i * dim, io + (int64_t)j * dim, dim, w, lr, grad, 0);
 }
 
 typedef struct {
@@ -167,7 +193,6 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
     cr_slab *P = &m->params;
     const int64_t user_off = P->t[0].offset, item_off = P->t[1].offset;
     float *moment[2] = {b->opt.v.data, b->opt.m.data};     /* NULL where the optimizer keeps none */
-    float *gu = grad, *gi = gu + dim, *gj = gi + dim;
     cr_rng rev = *rev_in, rneg = *rneg_in;
     bpr_sample ring[RING];
     double total = 0.0, used = 0.0;
@@ -241,20 +266,10 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
                 continue;
             }
             int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
-            float l = cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj), w = 1.0f;
-            if (b->weight) {
-                /* the weight scales the data term, hence its gradients; the optimizer's L2 stays unweighted */
-                w = b->weight[b->item_domain[x->i]];
-                for (int64_t k = 0; k < 3 * dim; k++) grad[k] *= w;    /* gu, gi, gj */
-            }
+            float w = b->weight ? b->weight[b->item_domain[x->i]] : 1.0f;
+            float l = pair_step(&b->opt, P, ou, oi, oj, dim, w, b->lr, grad, b->workers > 1);
             total += (double)w * l;
             used += w;
-            /* all three gradients come from the parameters before this sample's update */
-            cr_opt_update(&b->opt, P, ou, gu, dim, b->lr);
-            cr_opt_update(&b->opt, P, oi, gi, dim, b->lr);
-            cr_opt_update(&b->opt, P, oj, gj, dim, b->lr);
-            if (b->workers > 1) __atomic_fetch_add(&b->opt.step, 1, __ATOMIC_RELAXED);
-            else cr_opt_step(&b->opt);
         }
     }
     out->total = total, out->used = used, out->skipped = skipped;

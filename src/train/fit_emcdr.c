@@ -14,7 +14,8 @@
  *
  * Step 2, mapping: an MLP f (dim -> 2 dim, tanh -> dim) from a user's source vector to its target vector,
  * fitted with mean squared error on the overlapping users (training events on both sides), Adam (lr
- * EMCDR_MAP_LR, weight decay EMCDR_MAP_WD), mini-batches of EMCDR_BATCH users, order shuffled each epoch from
+ * EMCDR_MAP_LR, weight decay EMCDR_MAP_WD; one step per batch, the k-th corrected with t = k), mini-batches of
+ * EMCDR_BATCH users (cr_emcdr_map_grad, then cr_opt_dense_step), order shuffled each epoch from
  * the stream "emcdr.map.<epoch>" of p->seed; weights start from "emcdr.map.init". This stage runs in
  * cr_train_loop for p->epochs epochs (--epochs is reused: the same count for the two BPR fits and for the
  * mapping), with p->valid, p->patience, p->log_path and p->quiet: the loss column of the table and the log is
@@ -35,8 +36,8 @@
 #include <string.h>
 
 #define EMCDR_BATCH 64
-#define EMCDR_MAP_LR 0.01f
-#define EMCDR_MAP_WD 1e-4f
+#define EMCDR_MAP_LR CR_EMCDR_MAP_LR      /* emcdr_impl.h */
+#define EMCDR_MAP_WD CR_EMCDR_MAP_WD
 #define EMCDR_SRC_SEED 0x5eed5eed5eed5eedULL
 
 /* ---- the source-only view ---- */
@@ -109,6 +110,17 @@ static cr_status src_view_init(src_view *s, const cr_interactions *v, int32_t ta
 
 /* ---- the mapping stage ---- */
 
+double cr_emcdr_map_grad(const cr_emcdr_model *m, cr_slab *grad, const float *x, const float *t, int64_t B, float *pre,
+                         float *acts, float *dy, float *scratch) {
+    const int64_t dim = m->dim;
+    cr_mlp_forward(&m->mlp, &m->map, x, B, pre, acts);
+    /* with B rows the output block is the last B * dim floats of the first cr_mlp_act_size(B) */
+    const float *y = acts + cr_mlp_act_size(&m->mlp, B) - B * dim;     /* (B, dim) */
+    double l = cr_mse(dy, y, t, B * dim);
+    cr_mlp_backward(&m->mlp, &m->map, grad, x, B, pre, acts, dy, NULL, scratch);
+    return l;
+}
+
 typedef struct {
     cr_fit fit;                 /* first: the loop's callbacks get &fit back */
     cr_emcdr_model *m;
@@ -149,15 +161,9 @@ static cr_status map_epoch(cr_fit *f, int64_t epoch, double *loss) {
             memcpy(b->x + k * dim, S + u * dim, (size_t)dim * sizeof(float));
             memcpy(b->t + k * dim, P + u * dim, (size_t)dim * sizeof(float));
         }
-        cr_mlp_forward(&m->mlp, &m->map, b->x, B, b->pre, b->acts);
-        /* with B rows the output block is the last B * dim floats of the first cr_mlp_act_size(B) */
-        const float *y = b->acts + cr_mlp_act_size(&m->mlp, B) - B * dim;   /* (B, dim) */
-        double l = cr_mse(b->dy, y, b->t, B * dim);
-        total += l * (double)B;
         memset(b->grad.data, 0, (size_t)b->grad.size * sizeof(float));
-        cr_mlp_backward(&m->mlp, &m->map, &b->grad, b->x, B, b->pre, b->acts, b->dy, NULL, b->scratch);
-        cr_opt_update(&b->opt, &m->map, 0, b->grad.data, b->grad.size, EMCDR_MAP_LR);
-        cr_opt_step(&b->opt);
+        total += cr_emcdr_map_grad(m, &b->grad, b->x, b->t, B, b->pre, b->acts, b->dy, b->scratch) * (double)B;
+        cr_opt_dense_step(&b->opt, &m->map, &b->grad);     /* Adam at EMCDR_MAP_LR, the optimizer's lr */
     }
     *loss = n ? total / (double)n : NAN;
     return CR_OK;

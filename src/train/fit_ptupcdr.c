@@ -12,12 +12,12 @@
  * Step 2, the bridge (task-oriented): on every target training event (u, i) of the overlapping users (target
  * and source training events), with a negative j drawn from T (cr_sampler, p->neg_alpha; redrawn while it is
  * i, a few times), the loss -log sigmoid(<W_u s_u, q_i - q_j>) is minimised over h's and g's parameters only
- * (s, q fixed), by Adam (lr PTUPCDR_LR, weight decay PTUPCDR_WD) on mini-batches of PTUPCDR_BATCH events (mean
- * loss), events shuffled each epoch and negatives drawn from the stream "ptupcdr.<epoch>" of p->seed; weights
- * start from "ptupcdr.init". The stage runs in cr_train_loop for p->epochs epochs with p->valid, p->patience,
- * p->log_path and p->quiet (loss column: mean BPR loss per event); the model callback refreshes the "mapped"
- * rows (users cold in T with source factors) for validation, and they are refreshed again from the kept epoch's
- * nets at the end.
+ * (s, q fixed), by Adam (lr PTUPCDR_LR, weight decay PTUPCDR_WD; one step per batch, the k-th corrected with
+ * t = k: cr_opt_dense_step) on mini-batches of PTUPCDR_BATCH events (mean loss), events shuffled each epoch and
+ * negatives drawn from the stream "ptupcdr.<epoch>" of p->seed; weights start from "ptupcdr.init". The stage
+ * runs in cr_train_loop for p->epochs epochs with p->valid, p->patience, p->log_path and p->quiet (loss column:
+ * mean BPR loss per event); the model callback refreshes the "mapped" rows (users cold in T with source factors)
+ * for validation, and they are refreshed again from the kept epoch's nets at the end.
  *
  * Determinism: one thread, fixed order, named streams of one seed: a seed gives the same model at any thread
  * count. */
@@ -30,8 +30,8 @@
 #include <string.h>
 
 #define PTUPCDR_BATCH 32
-#define PTUPCDR_LR 0.005f
-#define PTUPCDR_WD 0.0f
+#define PTUPCDR_LR CR_PTUPCDR_LR     /* ptupcdr_impl.h */
+#define PTUPCDR_WD CR_PTUPCDR_WD
 #define PTUPCDR_REDRAWS 5
 
 /* ---- one event ---- */
@@ -134,8 +134,7 @@ static cr_status bridge_epoch(cr_fit *f, int64_t epoch, double *loss) {
             total += cr_ptupcdr_event(m, &b->ws, &b->grad, b->V, nh, b->S + (int64_t)u * dim, Q + (int64_t)i * dim,
                                       Q + (int64_t)j * dim, 1.0f / (float)B);
         }
-        cr_opt_update(&b->opt, &m->nets, 0, b->grad.data, b->grad.size, PTUPCDR_LR);
-        cr_opt_step(&b->opt);
+        cr_opt_dense_step(&b->opt, &m->nets, &b->grad);    /* Adam at PTUPCDR_LR, the optimizer's lr */
     }
     *loss = n ? total / (double)n : NAN;
     return CR_OK;

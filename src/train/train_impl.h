@@ -20,6 +20,23 @@ cr_status cr_fit_cmf(cr_model **out, const cr_dataset *d, const cr_interactions 
  * finite-difference and golden tests. Thread-safe. */
 float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
                   float *restrict gu, float *restrict gi, float *restrict gj);
+/* One sample of the bpr/cmf loop on one worker (fit_bpr.c): counts one optimizer step (cr_opt_step) FIRST, so
+ * that Adam corrects this sample's updates with t = the sample's 1-based index in the run; then takes
+ * cr_bpr_grad of user row u and item rows i, j (i != j) of params (the "user" and "item" tensors of an MF slab,
+ * dim columns), multiplies the three data-term gradients by the sample's loss weight w (cmf's domain weight; 1
+ * for bpr), and updates the three rows with cr_opt_update at learning rate lr (the L2 term is the optimizer's
+ * weight decay, unweighted). grad: (3, dim) scratch, left holding the weighted gu, gi, gj. Returns the
+ * unweighted -log sigmoid(x). Exposed for the golden test. */
+float cr_mf_pair_step(cr_optimizer *o, cr_slab *params, int64_t dim, int32_t u, int32_t i, int32_t j, float w, float lr,
+                      float *grad);
+/* One optimizer step on every parameter of a dense slab, from its gradient `grad` (a slab of the same layout),
+ * at the optimizer's own learning rate: the mini-batch step of emcdr's mapping and of ptupcdr's bridge. The step
+ * is counted first, so that Adam corrects the k-th step with t = k (counting it after the update would correct
+ * the first two steps both with t = 1). */
+static inline void cr_opt_dense_step(cr_optimizer *o, cr_slab *params, const cr_slab *grad) {
+    cr_opt_step(o);
+    cr_opt_update(o, params, 0, grad->data, grad->size, o->p.lr);
+}
 /* als: implicit ALS, confidence 1 + alpha * value, conjugate-gradient solves (fit_als.c). */
 cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 /* emcdr: BPR-MF per side, then an MLP mapping source to target user factors on overlapping users (fit_emcdr.c). */
