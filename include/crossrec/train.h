@@ -54,7 +54,8 @@ void cr_opt_free(cr_optimizer *o);     /* NULL ok */
 void cr_opt_update(cr_optimizer *o, cr_slab *params, int64_t off, const float *g, int64_t n, float lr);
 /* Scalar reference of cr_opt_update (the test oracle); cr_opt_update gives bit-identical results. */
 void cr_opt_update_ref(cr_optimizer *o, cr_slab *params, int64_t off, const float *g, int64_t n, float lr);
-/* Counts one optimisation step (call once per batch). */
+/* Counts one optimisation step: call once per batch, before its updates (Adam's bias correction of the
+ * batch's updates uses the count including it). */
 static inline void cr_opt_step(cr_optimizer *o) { o->step++; }
 
 /* ---- learning-rate schedules ------------------------------------------------------------------------------ */
