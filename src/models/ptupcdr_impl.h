@@ -73,4 +73,25 @@ void cr_ptupcdr_forward(const cr_ptupcdr_model *m, cr_ptupcdr_ws *ws, const floa
 double cr_ptupcdr_event(const cr_ptupcdr_model *m, cr_ptupcdr_ws *ws, cr_slab *grad, const float *V, int64_t n,
                         const float *s, const float *qi, const float *qj, float scale);
 
+/* Scratch of cr_ptupcdr_batch for batches of at most cap_batch events and cap_rows history rows in all. */
+typedef struct {
+    int64_t cap_batch, cap_rows, dim;
+    float *enc_pre, *enc_acts;      /* (cr_mlp_act_size(enc, cap_rows)) each */
+    float *a, *de;                  /* (cap_rows) attention weights, their gradient */
+    float *C, *dC;                  /* (cap_batch, dim) pooled histories, their gradient */
+    float *meta_pre, *meta_acts;    /* (cr_mlp_act_size(meta, cap_batch)) each */
+    float *dW;                      /* (cap_batch, dim * dim) */
+    float *scratch;                 /* for cr_mlp_backward */
+    float *buf;                     /* the allocation */
+} cr_ptupcdr_bws;
+cr_status cr_ptupcdr_bws_init(cr_ptupcdr_bws *ws, const cr_ptupcdr_model *m, int64_t cap_batch, int64_t cap_rows);  /* CR_ERR_NOMEM */
+void cr_ptupcdr_bws_free(cr_ptupcdr_bws *ws);
+/* A mini-batch of B events at once (fit_ptupcdr.c): the same loss and gradient as cr_ptupcdr_event summed over
+ * the events, computed with matrix products across the batch — the encoder on every history row together, the
+ * meta network on the B pooled vectors — so the dim x dim bridge costs BLAS products, not B separate ones.
+ * V holds the histories' vectors one after the other, event k's rows [hist_off[k], hist_off[k+1]) (at least
+ * one each); s, qi, qj: B pointers to dim floats. Returns the summed loss; accumulates scale times the summed
+ * gradient into grad. Equal to the per-event sums up to float rounding (tested). */
+double cr_ptupcdr_batch(const cr_ptupcdr_model *m, cr_ptupcdr_bws *ws, cr_slab *grad, const float *V, const int64_t *hist_off,
+                        int64_t B, const float *const *s, const float *const *qi, const float *const *qj, float scale);
 #endif

@@ -64,6 +64,94 @@ double cr_ptupcdr_event(const cr_ptupcdr_model *m, cr_ptupcdr_ws *ws, cr_slab *g
     return loss;
 }
 
+/* ---- a batch of events ---- */
+
+cr_status cr_ptupcdr_bws_init(cr_ptupcdr_bws *ws, const cr_ptupcdr_model *m, int64_t cap_batch, int64_t cap_rows) {
+    memset(ws, 0, sizeof *ws);
+    const int64_t dim = m->dim, ne = cr_mlp_act_size(&m->enc, cap_rows), nm = cr_mlp_act_size(&m->meta, cap_batch);
+    /* cr_mlp_backward's scratch: 2 rows x widest layer, for the encoder's rows and for the meta network's */
+    int64_t scratch = 2 * (cap_rows * dim > cap_batch * dim * dim ? cap_rows * dim : cap_batch * dim * dim);
+    int64_t total = 2 * ne + 2 * cap_rows + 2 * cap_batch * dim + 2 * nm + cap_batch * dim * dim + scratch;
+    if (!(ws->buf = cr_malloc((size_t)total * sizeof(float))))
+        return cr_fail(CR_ERR_NOMEM, "out of memory for ptupcdr's batch scratch (%lld floats)", (long long)total);
+    float *p = ws->buf;
+    ws->enc_pre = p, p += ne;
+    ws->enc_acts = p, p += ne;
+    ws->a = p, p += cap_rows;
+    ws->de = p, p += cap_rows;
+    ws->C = p, p += cap_batch * dim;
+    ws->dC = p, p += cap_batch * dim;
+    ws->meta_pre = p, p += nm;
+    ws->meta_acts = p, p += nm;
+    ws->dW = p, p += cap_batch * dim * dim;
+    ws->scratch = p;
+    ws->cap_batch = cap_batch, ws->cap_rows = cap_rows, ws->dim = dim;
+    return CR_OK;
+}
+
+void cr_ptupcdr_bws_free(cr_ptupcdr_bws *ws) {
+    if (!ws) return;
+    cr_free(ws->buf);
+    memset(ws, 0, sizeof *ws);
+}
+
+double cr_ptupcdr_batch(const cr_ptupcdr_model *m, cr_ptupcdr_bws *ws, cr_slab *grad, const float *V, const int64_t *hist_off,
+                        int64_t B, const float *const *s, const float *const *qi, const float *const *qj, float scale) {
+    const int64_t dim = m->dim, R = hist_off[B], dd = dim * dim;
+    CR_ASSERT(B >= 1 && B <= ws->cap_batch && R <= ws->cap_rows && dim == ws->dim);
+    /* forward: attention scores of every history row, a softmax per event, the pooled vectors C (B, dim) */
+    cr_mlp_forward(&m->enc, &m->nets, V, R, ws->enc_pre, ws->enc_acts);
+    const float *e = ws->enc_acts + cr_mlp_act_size(&m->enc, R) - R;
+    memset(ws->C, 0, (size_t)(B * dim) * sizeof *ws->C);
+    for (int64_t k = 0; k < B; k++) {
+        const int64_t lo = hist_off[k], hi = hist_off[k + 1];
+        CR_ASSERT(hi > lo);
+        double mx = e[lo], z = 0;
+        for (int64_t j = lo + 1; j < hi; j++) mx = e[j] > mx ? e[j] : mx;
+        for (int64_t j = lo; j < hi; j++) z += exp((double)e[j] - mx);
+        for (int64_t j = lo; j < hi; j++) ws->a[j] = (float)(exp((double)e[j] - mx) / z);
+        float *c = ws->C + k * dim;
+        for (int64_t j = lo; j < hi; j++)
+            for (int64_t q = 0; q < dim; q++) c[q] += ws->a[j] * V[j * dim + q];
+    }
+    /* the bridges W (B, dim * dim) = g(C); per event t = W_k s_k, the loss, and dW_k = dt s_k^T */
+    cr_mlp_forward(&m->meta, &m->nets, ws->C, B, ws->meta_pre, ws->meta_acts);
+    const float *W = ws->meta_acts + cr_mlp_act_size(&m->meta, B) - B * dd;
+    double total = 0;
+    for (int64_t k = 0; k < B; k++) {
+        const float *Wk = W + k * dd, *sk = s[k];
+        double x = 0;
+        for (int64_t r = 0; r < dim; r++) {
+            float t = 0;
+            for (int64_t l = 0; l < dim; l++) t += Wk[r * dim + l] * sk[l];
+            x += (double)t * ((double)qi[k][r] - qj[k][r]);
+        }
+        total += x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
+        float gx = (float)(-scale / (1 + exp(x)));
+        float *dWk = ws->dW + k * dd;
+        for (int64_t r = 0; r < dim; r++) {
+            float dt = gx * (qi[k][r] - qj[k][r]);
+            for (int64_t l = 0; l < dim; l++) dWk[r * dim + l] = dt * sk[l];
+        }
+    }
+    cr_mlp_backward(&m->meta, &m->nets, grad, ws->C, B, ws->meta_pre, ws->meta_acts, ws->dW, ws->dC, ws->scratch);
+    /* back through the pooling and each event's softmax, then the encoder on all rows at once */
+    for (int64_t k = 0; k < B; k++) {
+        const int64_t lo = hist_off[k], hi = hist_off[k + 1];
+        const float *dc = ws->dC + k * dim;
+        double mean = 0;
+        for (int64_t j = lo; j < hi; j++) {
+            double da = 0;
+            for (int64_t q = 0; q < dim; q++) da += (double)dc[q] * V[j * dim + q];
+            ws->de[j] = (float)da;
+            mean += ws->a[j] * da;
+        }
+        for (int64_t j = lo; j < hi; j++) ws->de[j] = (float)(ws->a[j] * (ws->de[j] - mean));
+    }
+    cr_mlp_backward(&m->enc, &m->nets, grad, V, R, ws->enc_pre, ws->enc_acts, ws->de, NULL, ws->scratch);
+    return total;
+}
+
 /* ---- the bridge stage ---- */
 
 typedef struct {
@@ -75,19 +163,20 @@ typedef struct {
     int64_t n_ev;
     int32_t *ev;                /* (2 n_ev) (user, item) training events of the overlapping users */
     int64_t *order;             /* (n_ev) shuffled each epoch */
-    float *V;                   /* (CR_PTUPCDR_HIST, dim) a history's vectors */
-    cr_ptupcdr_ws ws;
+    float *V;                   /* (PTUPCDR_BATCH * CR_PTUPCDR_HIST, dim) a batch's history vectors */
+    cr_ptupcdr_ws ws;           /* one user's bridge (refresh_mapped) */
+    cr_ptupcdr_bws bws;         /* a batch's (bridge_epoch) */
     cr_sampler smp;
     cr_slab grad;               /* layout of m->nets */
     cr_optimizer opt;
     uint64_t seed;
 } bridge_fit;
 
-/* Gathers user u's history vectors into b->V; returns their count. */
-static int64_t gather(bridge_fit *b, int64_t u) {
+/* Gathers user u's history vectors into V; returns their count. */
+static int64_t gather(bridge_fit *b, int64_t u, float *V) {
     const int64_t dim = b->m->dim, n = b->hist_ptr[u + 1] - b->hist_ptr[u];
     for (int64_t j = 0; j < n; j++)
-        memcpy(b->V + j * dim, b->SQ + (int64_t)b->hist[b->hist_ptr[u] + j] * dim, (size_t)dim * sizeof(float));
+        memcpy(V + j * dim, b->SQ + (int64_t)b->hist[b->hist_ptr[u] + j] * dim, (size_t)dim * sizeof(float));
     return n;
 }
 
@@ -98,7 +187,7 @@ static void refresh_mapped(bridge_fit *b) {
     float *M = cr_slab_at(&m->factors, 2);
     for (int64_t u = 0; u < m->base.n_users; u++) {
         if (m->tgt_known[u] || !m->src_known[u]) continue;
-        int64_t n = gather(b, u);
+        int64_t n = gather(b, u, b->V);
         if (n == 0) continue;   /* src_known implies source events, so a history; kept zero otherwise */
         cr_ptupcdr_forward(m, &b->ws, b->V, n, b->S + u * dim);
         memcpy(M + u * dim, b->ws.t, (size_t)dim * sizeof(float));
@@ -123,17 +212,20 @@ static cr_status bridge_epoch(cr_fit *f, int64_t epoch, double *loss) {
         b->order[j] = tmp;
     }
     double total = 0;
+    int64_t off[PTUPCDR_BATCH + 1];
+    const float *su[PTUPCDR_BATCH], *qi[PTUPCDR_BATCH], *qj[PTUPCDR_BATCH];
     for (int64_t s = 0; s < n; s += PTUPCDR_BATCH) {
         int64_t B = n - s < PTUPCDR_BATCH ? n - s : PTUPCDR_BATCH;
         memset(b->grad.data, 0, (size_t)b->grad.size * sizeof(float));
+        off[0] = 0;
         for (int64_t k = 0; k < B; k++) {
             int64_t e = b->order[s + k];
             int32_t u = b->ev[2 * e], i = b->ev[2 * e + 1], j = cr_sampler_draw(&b->smp, &r);
             for (int t = 0; t < PTUPCDR_REDRAWS && j == i; t++) j = cr_sampler_draw(&b->smp, &r);
-            int64_t nh = gather(b, u);
-            total += cr_ptupcdr_event(m, &b->ws, &b->grad, b->V, nh, b->S + (int64_t)u * dim, Q + (int64_t)i * dim,
-                                      Q + (int64_t)j * dim, 1.0f / (float)B);
+            off[k + 1] = off[k] + gather(b, u, b->V + off[k] * dim);
+            su[k] = b->S + (int64_t)u * dim, qi[k] = Q + (int64_t)i * dim, qj[k] = Q + (int64_t)j * dim;
         }
+        total += cr_ptupcdr_batch(m, &b->bws, &b->grad, b->V, off, B, su, qi, qj, 1.0f / (float)B);
         cr_opt_dense_step(&b->opt, &m->nets, &b->grad);    /* Adam at PTUPCDR_LR, the optimizer's lr */
     }
     *loss = n ? total / (double)n : NAN;
@@ -153,6 +245,7 @@ static void bridge_fit_free(bridge_fit *b) {
     cr_free(b->order);
     cr_free(b->V);
     cr_ptupcdr_ws_free(&b->ws);
+    cr_ptupcdr_bws_free(&b->bws);
     cr_sampler_free(&b->smp);
     cr_slab_free(&b->grad);
     cr_opt_free(&b->opt);
@@ -227,12 +320,13 @@ cr_status cr_fit_ptupcdr(cr_model **out, const cr_dataset *d, const cr_interacti
         st = cr_fail(CR_ERR_ARG, "ptupcdr: no user has training events both in '%s' and in another domain", tname);
         goto done;
     }
-    b.V = cr_malloc((size_t)(CR_PTUPCDR_HIST * dim) * sizeof(float));
+    b.V = cr_malloc((size_t)(PTUPCDR_BATCH * CR_PTUPCDR_HIST * dim) * sizeof(float));
     if (!b.V) {
         st = cr_fail(CR_ERR_NOMEM, "out of memory for ptupcdr's bridge");
         goto done;
     }
-    if ((st = cr_ptupcdr_ws_init(&b.ws, m, CR_PTUPCDR_HIST)) || (st = cr_sampler_init(&b.smp, v, T, p->neg_alpha)) ||
+    if ((st = cr_ptupcdr_ws_init(&b.ws, m, CR_PTUPCDR_HIST)) ||
+        (st = cr_ptupcdr_bws_init(&b.bws, m, PTUPCDR_BATCH, PTUPCDR_BATCH * CR_PTUPCDR_HIST)) || (st = cr_sampler_init(&b.smp, v, T, p->neg_alpha)) ||
         (st = cr_slab_like(&b.grad, &m->nets)))
         goto done;
     cr_rng r;
