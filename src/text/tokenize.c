@@ -130,8 +130,9 @@ static inline cr_status push_off(cr_text_work *w, int64_t i, int32_t v) {
     return CR_OK;
 }
 
-/* Tokens of normalised text s[0 .. n) (valid UTF-8, n < 2^31), in text order. */
+/* Tokens of normalised text s[0 .. n) (valid UTF-8), in text order. */
 static cr_status walk(sink *k, const char *s, int64_t n) {
+    CR_ASSERT(n < INT32_MAX);   /* offsets are int32: CR_TEXT_MAX_LEN bytes normalise to far less than 2^31 */
     const unsigned char *u = (const unsigned char *)s;
     cr_text_work *w = k->w;
     int ngrams = k->h->ngram_max > 0;
