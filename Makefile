@@ -17,7 +17,9 @@ WERROR   ?= 1
 FUZZ_SECONDS ?= 20
 
 comma := ,
-VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
+# Each compiler other than the default cc/gcc builds in its own folder, so `make test CC=clang` compiles with it.
+CC_NAME := $(notdir $(firstword $(CC)))
+VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
 BUILD   := build/$(VARIANT)
 
 PKGS      := zlib jansson openblas libutf8proc

@@ -191,6 +191,14 @@ void cr_slab_normal(cr_slab *s, int i, double std, cr_rng *r);
 
 /* ---- small helpers -------------------------------------------------------------------------------- */
 
+/* OpenMP pragmas that vanish in builds without OpenMP (OMP=0), where -Wunknown-pragmas would otherwise turn
+ * them into errors: CR_OMP(omp parallel for) instead of #pragma omp parallel for. */
+#ifdef _OPENMP
+#define CR_OMP(x) _Pragma(#x)
+#else
+#define CR_OMP(x)
+#endif
+
 double cr_now(void);        /* monotonic seconds */
 
 #ifdef __cplusplus

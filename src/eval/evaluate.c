@@ -553,7 +553,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     if (threads > n_batches) threads = n_batches > 0 ? (int)n_batches : 1;
     cr_status thread_st[256] = {CR_OK};
     if (threads > 256) threads = 256;
-    #pragma omp parallel num_threads(threads)
+    CR_OMP(omp parallel num_threads(threads))
     {
         int tid = 0;
 #ifdef _OPENMP
@@ -561,13 +561,13 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
 #endif
         scratch w;
         cr_status ts = scratch_init(&w, ev.block, ev.n_items, max_gt, (int)nk, ev.kmax);
-        #pragma omp for schedule(dynamic, 1)
+        CR_OMP(omp for schedule(dynamic, 1))
         for (int64_t b = 0; b < n_batches; b++) {
             if (ts) continue;
             ts = eval_batch(&ev, &w, batch_at[b], batch_at[b + 1], b);
         }
         if (!ts) {
-            #pragma omp critical
+            CR_OMP(omp critical)
             for (int64_t k = 0; k < nk * ev.n_items; k++) exposure[k] += w.exposure[k];
         }
         scratch_free(&w);

@@ -14,13 +14,6 @@
 
 #include "crossrec/model.h"
 
-/* OpenMP pragmas that vanish in builds without OpenMP (OMP=0), where -Wunknown-pragmas would otherwise
- * turn them into errors. */
-#ifdef _OPENMP
-#define CR_OMP(x) _Pragma(#x)
-#else
-#define CR_OMP(x)
-#endif
 
 typedef struct {
     const char *name;
