@@ -9,7 +9,7 @@
 
 static const cli_cmd_info info = {
     "train",
-    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr|ptupcdr [--domain all|T] [options] -o model.crm\n"
+    "train split.crs --model pop|itemknn|bpr|als|cmf|emcdr|ptupcdr|tower [--domain all|T] [options] -o model.crm\n"
     "       train split.crs --resume run.crt -o model.crm",
     "Fits a model on the training events of a split (never its held-out events) and writes it to a model file.\n"
     "  pop       items ranked by training events (--pop-by-domain: by their share of their domain's events)\n"
@@ -25,6 +25,9 @@ static const cli_cmd_info info = {
     "  ptupcdr   emcdr's two BPR-MF sides, then a personalised bridge: a meta network turns an attention-pooled\n"
     "            summary of the user's source items into the user's own mapping matrix, trained with BPR on the\n"
     "            target events of users in both (--dim at most 256)\n"
+    "  tower     crossrec's transfer model: one item tower for all domains (id, hashed text, domain), a user tower\n"
+    "            pooling the item vectors of the user's history in any domain, a head per target domain; trained\n"
+    "            with in-batch softmax and cold-start simulation, so cold users and new items are scored\n"
     "bpr, als and cmf stop early when the split's validation users stop improving (NDCG@10, --patience).\n"
     "--domain T trains on the events of domain T only (the target-only variant of a baseline); for cmf it names\n"
     "the target domain and every domain is trained.\n"
@@ -119,7 +122,7 @@ int cmd_train(int argc, char **argv) {
     int64_t neighbors = p.knn_neighbors, threads = p.threads, seed = (int64_t)p.seed, patience = p.patience;
     int quiet = 0;
     const cli_opt opts[] = {
-        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr, als, cmf, emcdr or ptupcdr"},
+        {"model", 0, CLI_STR, &model, NULL, 0, "NAME", "model type: pop, itemknn, bpr, als, cmf, emcdr, ptupcdr or tower"},
         {"domain", 0, CLI_STR, &domain, NULL, 0, "T", "train on the events of domain T only, or all"},
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
         {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
@@ -127,14 +130,24 @@ int cmd_train(int argc, char **argv) {
         {"dim", 0, CLI_INT, &p.dim, NULL, 0, "D", "bpr/als: factors per user and item"},
         {"epochs", 0, CLI_INT, &p.epochs, NULL, 0, "N", "bpr/als: at most this many epochs"},
         {"patience", 0, CLI_INT, &patience, NULL, 0, "N", "early stopping: stop after N epochs without better validation NDCG@10 and keep the best (0: run all epochs, keep the last)"},
-        {"optimizer", 0, CLI_STR, &p.optimizer, NULL, 0, "NAME", "bpr: sgd, adagrad or adam"},
-        {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "bpr: learning rate"},
+        {"optimizer", 0, CLI_STR, &p.optimizer, NULL, 0, "NAME", "bpr, cmf, tower: sgd, adagrad or adam (default: adagrad for bpr and cmf, adam for tower)"},
+        {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "learning rate (0: the model's default: bpr and cmf 0.05, tower 0.002)"},
         {"reg", 0, CLI_F64, &p.reg, NULL, 0, "X", "L2 regularisation (negative: bpr 1e-4, als 0.01)"},
         {"neg-alpha", 0, CLI_F64, &p.neg_alpha, NULL, 0, "X", "bpr: negatives ~ (count + 1)^X (0 uniform)"},
         {"in-batch", 0, CLI_INT, &p.inbatch, NULL, 0, "B", "bpr/cmf: negatives from other positives of batches of B (0: off)"},
         {"alpha", 0, CLI_F64, &p.als_alpha, NULL, 0, "X", "als: confidence 1 + X * value"},
         {"source-weight", 0, CLI_F64, &p.source_weight, NULL, 0, "X", "cmf: loss weight of non-target events (0: target only)"},
         {"cg-steps", 0, CLI_INT, &p.cg_steps, NULL, 0, "N", "als: conjugate-gradient steps per solve"},
+        {"pool", 0, CLI_STR, &p.pool, NULL, 0, "NAME", "tower: history pooling, mean, attention or transformer"},
+        {"hist-len", 0, CLI_INT, &p.hist_len, NULL, 0, "L", "tower: most recent history items per user (any domain)"},
+        {"batch", 0, CLI_INT, &p.batch, NULL, 0, "B", "tower: examples per batch (in-batch negatives)"},
+        {"cold-sim", 0, CLI_F64, &p.cold_sim, NULL, 0, "X", "tower: share of examples trained without target-domain history"},
+        {"id-dropout", 0, CLI_F64, &p.id_dropout, NULL, 0, "X", "tower: probability an item's id embedding is left out in training"},
+        {"temperature", 0, CLI_F64, &p.temperature, NULL, 0, "X", "tower: softmax temperature over cosine scores"},
+        {"text-buckets", 0, CLI_INT, &p.text_buckets, NULL, 0, "N", "tower: hashed text features (0: no text)"},
+        {"text-per-item", 0, CLI_INT, &p.text_per_item, NULL, 0, "N", "tower: text features kept per item (highest TF-IDF)"},
+        {"dann", 0, CLI_F64, &p.dann, NULL, 0, "W", "tower: weight of adversarial domain alignment (0: off)"},
+        {"align", 0, CLI_F64, &p.align, NULL, 0, "W", "tower: weight of text-id contrastive alignment (0: off)"},
         {"log", 0, CLI_STR, &p.log_path, NULL, 0, "FILE", "one TSV row per epoch"},
         {"hogwild", 0, CLI_FLAG, &p.hogwild, NULL, 0, NULL, "bpr/cmf: lock-free updates on --threads workers (not deterministic)"},
         {"checkpoint", 0, CLI_STR, &p.checkpoint, NULL, 0, "FILE", "write the training state (.crt) here after every epoch"},
@@ -151,7 +164,7 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&info, opts, argc, argv, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 0 : rc;
     if (n_pos != 1) return cli_usage_error(&info, "give one split file (.crs)");
-    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr, als, cmf, emcdr or ptupcdr)");
+    if (!model) return cli_usage_error(&info, "give --model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr or tower)");
     int known = 0;
     for (const char *const *n = cr_model_names(); *n; n++) known |= !strcmp(*n, model);
     if (!known) return unknown_model(model);

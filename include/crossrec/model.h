@@ -63,8 +63,8 @@ typedef struct {
     int64_t dim;                /* factors per user and item (default 64) */
     int64_t epochs;             /* at most this many epochs (default 20) */
     int patience;               /* stop after this many epochs without better validation NDCG@10 (default 3; 0 off) */
-    const char *optimizer;      /* bpr: "sgd", "adagrad" or "adam" (default "adagrad") */
-    double lr;                  /* bpr: learning rate (default 0.05) */
+    const char *optimizer;      /* "sgd", "adagrad" or "adam"; NULL: the model's default (bpr, cmf adagrad; tower adam) */
+    double lr;                  /* learning rate; 0: the model's default (bpr, cmf 0.05; tower 0.002) */
     double reg;                 /* L2 regularisation; negative: the model's default (bpr 1e-4, als 0.01) */
     double neg_alpha;           /* bpr: negatives drawn with probability ~ (training count + 1)^neg_alpha (0: uniform) */
     int64_t inbatch;            /* bpr/cmf: > 0: negatives are other samples' positives in batches of this many
@@ -76,6 +76,17 @@ typedef struct {
     int quiet;                  /* no settings table or epoch rows */
     int hogwild;                /* bpr/cmf: `threads` workers update the parameters without locks (faster, results
                                    then depend on timing); default off: one worker, deterministic */
+    /* tower (DESIGN §5): item tower from id, text and domain; user tower pooling the history's item vectors */
+    const char *pool;           /* "mean", "attention" (a learned query per target domain) or "transformer" */
+    int64_t hist_len;           /* most recent history items a user is represented by (default 50) */
+    int64_t batch;              /* examples per batch; in-batch negatives (default 256) */
+    double cold_sim;            /* share of examples whose history loses its target-domain items (default 0.5) */
+    double id_dropout;          /* probability that an item's id embedding is left out in training (default 0.5) */
+    double temperature;         /* softmax temperature over cosine scores (default 0.05) */
+    int64_t text_buckets;       /* hashed text features (default 2^18; 0: no text) */
+    int64_t text_per_item;      /* an item keeps its this many highest-weighted text buckets (default 48) */
+    double dann;                /* weight of the adversarial domain classifier on item vectors (0: off) */
+    double align;               /* weight of the InfoNCE between an item's text and id vectors (0: off) */
     const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */
     /* training state (.crt, train.h): the iterative models (bpr, als, cmf, emcdr, ptupcdr) */
     const char *checkpoint;     /* write the training state here after every epoch (NULL: none) */

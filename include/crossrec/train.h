@@ -113,7 +113,7 @@ typedef struct {
     const char *checkpoint; /* write the training state (.crt) here after every epoch (NULL: none) */
     const char *resume;     /* start from the training state in this .crt (NULL: from epoch 0) */
     int64_t pause_after;    /* return after this many epochs of this call (0: no limit); the run can resume */
-    char fingerprint[768];  /* the settings that decide the result; a resumed run must have the same */
+    char fingerprint[1024];  /* the settings that decide the result; a resumed run must have the same */
 } cr_loop_params;
 
 cr_loop_params cr_loop_default_params(void);   /* epochs 20, patience 3, no log, not quiet, 2000 validation users */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Registry of the types a .crm can hold (fitting is in src/train/train.c). */
-static const cr_model_type *const types[] = {&cr_pop_type, &cr_itemknn_type, &cr_bpr_type, &cr_als_type, &cr_cmf_type, &cr_emcdr_type, &cr_ptupcdr_type};
+static const cr_model_type *const types[] = {&cr_pop_type, &cr_itemknn_type, &cr_bpr_type, &cr_als_type, &cr_cmf_type, &cr_emcdr_type, &cr_ptupcdr_type, &cr_tower_type};
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 
 static const cr_model_type *find_type(const char *name) {

@@ -33,6 +33,7 @@ extern const cr_model_type cr_bpr_type;     /* both are cr_mf_model (mf.c) */
 extern const cr_model_type cr_als_type;
 extern const cr_model_type cr_emcdr_type;  /* cr_emcdr_model (emcdr.c, emcdr_impl.h) */
 extern const cr_model_type cr_ptupcdr_type;    /* cr_ptupcdr_model (ptupcdr.c, ptupcdr_impl.h) */
+extern const cr_model_type cr_tower_type;    /* cr_tower_model (tower.c, tower_impl.h) */
 extern const cr_model_type cr_cmf_type;     /* cr_mf_model too, fitted like bpr with per-domain loss weights */
 
 /* ---- matrix factorisation (bpr, als): src/models/mf.c ---- */

@@ -56,6 +56,7 @@
 
 #define BPR_REDRAWS 10
 #define BPR_DEFAULT_REG 1e-4
+#define BPR_DEFAULT_LR 0.05
 #define BPR_INIT_STD 0.1
 
 float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
@@ -388,6 +389,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     const cr_interactions *v = train;
     double reg = p->reg < 0 ? BPR_DEFAULT_REG : p->reg;
     const char *opt_name = p->optimizer ? p->optimizer : "adagrad";
+    const double lr = p->lr > 0 ? p->lr : BPR_DEFAULT_LR;
     cr_opt_kind kind;
     if (cr_opt_from_name(opt_name, &kind))
         return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
@@ -405,7 +407,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
     b.weight = weight;
     b.item_domain = v->item_domain;
     b.seed = p->seed;
-    b.lr = (float)p->lr;
+    b.lr = (float)lr;
     b.workers = 1;
 #ifdef _OPENMP
     if (p->hogwild) b.workers = p->threads > 0 ? p->threads : omp_get_max_threads();
@@ -431,7 +433,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
         if (!domain_used(&b, v->item_domain[i])) memset(I + i * m->dim, 0, (size_t)m->dim * sizeof *I);
 
     cr_opt_params op = cr_opt_default_params(kind);
-    op.lr = (float)p->lr;
+    op.lr = (float)lr;
     op.weight_decay = (float)reg;
     if ((st = cr_opt_init(&b.opt, &m->params, &op))) goto fail;
 
@@ -443,7 +445,7 @@ cr_status cr_fit_mf_pairs(cr_model **out, const cr_dataset *d, const cr_interact
         n += snprintf(weights + n, sizeof weights - (size_t)n, "%s%s %g", t ? ", " : ", loss weights ",
                       cr_dataset_domain_name(d, (int32_t)t), weight[t]);
     snprintf(settings, sizeof settings, "%s: dim %lld, %s lr %g, reg %g, %s, %s%s%s, %lld epochs max, patience %d%s", type,
-             (long long)p->dim, opt_name, p->lr, reg, negs, dom_name ? "domain " : "all domains", dom_name ? dom_name : "",
+             (long long)p->dim, opt_name, lr, reg, negs, dom_name ? "domain " : "all domains", dom_name ? dom_name : "",
              weights, (long long)p->epochs, p->patience, b.workers > 1 ? ", hogwild" : "");
     b.fit.epoch = bpr_epoch;
     b.fit.model = bpr_model;

@@ -283,7 +283,7 @@ cr_status cr_fit_emcdr(cr_model **out, const cr_dataset *d, const cr_interaction
     snprintf(settings, sizeof settings,
              "emcdr: target %s, dim %lld, bpr (%s lr %g) on source and target, mapping %lld -> %lld tanh -> %lld on %lld "
              "overlapping users (adam lr %g, batch %d), %lld epochs max, patience %d",
-             tname, (long long)dim, p->optimizer ? p->optimizer : "adagrad", p->lr, (long long)dim, (long long)hidden,
+             tname, (long long)dim, p->optimizer ? p->optimizer : "adagrad", p->lr > 0 ? p->lr : 0.05, (long long)dim, (long long)hidden,
              (long long)dim, (long long)n_pairs, (double)EMCDR_MAP_LR, EMCDR_BATCH, (long long)p->epochs, p->patience);
     b.fit.epoch = map_epoch;
     b.fit.model = map_model;

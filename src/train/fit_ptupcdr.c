@@ -342,7 +342,7 @@ cr_status cr_fit_ptupcdr(cr_model **out, const cr_dataset *d, const cr_interacti
     snprintf(settings, sizeof settings,
              "ptupcdr: target %s, dim %lld, bpr (%s lr %g) on source and target, bridge on %lld target events of "
              "overlapping users (adam lr %g, batch %d), %lld epochs max, patience %d",
-             tname, (long long)dim, p->optimizer ? p->optimizer : "adagrad", p->lr, (long long)b.n_ev,
+             tname, (long long)dim, p->optimizer ? p->optimizer : "adagrad", p->lr > 0 ? p->lr : 0.05, (long long)b.n_ev,
              (double)PTUPCDR_LR, PTUPCDR_BATCH, (long long)p->epochs, p->patience);
     b.fit.epoch = bridge_epoch;
     b.fit.model = bridge_model;

@@ -27,11 +27,13 @@ void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap) {
     snprintf(buf, cap,
              "model=%s domain=%d pop_by_domain=%d neighbors=%lld shrink=%.17g seed=%llu dim=%lld epochs=%lld patience=%d "
              "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g inbatch=%lld als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
-             "data=%s",
+             "pool=%s hist_len=%lld batch=%lld cold_sim=%.17g id_dropout=%.17g temperature=%.17g text_buckets=%lld "
+             "text_per_item=%lld dann=%.17g align=%.17g data=%s",
              p->model ? p->model : "-", (int)p->domain, p->pop_by_domain, (long long)p->knn_neighbors, p->knn_shrink,
              (unsigned long long)p->seed, (long long)p->dim, (long long)p->epochs, p->patience,
              p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, (long long)p->inbatch, p->als_alpha, (long long)p->cg_steps,
-             p->source_weight, p->hogwild, data);
+             p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch, p->cold_sim,
+             p->id_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align, data);
 }
 
 /* The first word (space-separated "key=value") where a and b differ, into wa and wb; 0 when they are equal. */
@@ -183,12 +185,24 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
         return -1;
     }
     if (!strcmp(key, "optimizer")) {
+        if (!strcmp(v, "-")) return p->optimizer = NULL, 0;     /* the model's default */
         cr_opt_kind k;
         if (cr_opt_from_name(v, &k)) return -1;
         p->optimizer = cr_opt_name(k);
         return 0;
     }
-    if (!strcmp(key, "data")) return 0;      /* checked against the split when the run resumes */
+    if (!strcmp(key, "data")) return 0;
+    if (!strcmp(key, "pool")) {
+        static const char *const pools[] = {"mean", "attention", "transformer"};
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(v, pools[k])) return p->pool = pools[k], 0;
+        return strcmp(v, "-") ? -1 : (p->pool = NULL, 0);
+    }
+    if (!strcmp(key, "cold_sim")) return parse_f64(v, &p->cold_sim);
+    if (!strcmp(key, "id_dropout")) return parse_f64(v, &p->id_dropout);
+    if (!strcmp(key, "temperature")) return parse_f64(v, &p->temperature);
+    if (!strcmp(key, "dann")) return parse_f64(v, &p->dann);
+    if (!strcmp(key, "align")) return parse_f64(v, &p->align);      /* checked against the split when the run resumes */
     if (!strcmp(key, "shrink")) return parse_f64(v, &p->knn_shrink);
     if (!strcmp(key, "lr")) return parse_f64(v, &p->lr);
     if (!strcmp(key, "reg")) return parse_f64(v, &p->reg);
@@ -205,6 +219,10 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
     if (!strcmp(key, "patience")) return i < 0 || i > INT32_MAX ? -1 : (p->patience = (int)i, 0);
     if (!strcmp(key, "cg_steps")) return p->cg_steps = i, 0;
     if (!strcmp(key, "inbatch")) return p->inbatch = i, 0;
+    if (!strcmp(key, "hist_len")) return p->hist_len = i, 0;
+    if (!strcmp(key, "batch")) return p->batch = i, 0;
+    if (!strcmp(key, "text_buckets")) return p->text_buckets = i, 0;
+    if (!strcmp(key, "text_per_item")) return p->text_per_item = i, 0;
     if (!strcmp(key, "hogwild")) return p->hogwild = i != 0, 0;
     return -1;
 }

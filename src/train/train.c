@@ -24,9 +24,9 @@ static cr_status fit_itemknn(cr_model **out, const cr_dataset *d, const cr_inter
 
 static const trainer trainers[] = {
     {"pop", fit_pop, 0},      {"itemknn", fit_itemknn, 0}, {"bpr", cr_fit_bpr, 1},         {"als", cr_fit_als, 1},
-    {"cmf", cr_fit_cmf, 1},   {"emcdr", cr_fit_emcdr, 1},  {"ptupcdr", cr_fit_ptupcdr, 1},
+    {"cmf", cr_fit_cmf, 1},   {"emcdr", cr_fit_emcdr, 1},  {"ptupcdr", cr_fit_ptupcdr, 1}, {"tower", cr_fit_tower, 1},
 };
-static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", "ptupcdr", NULL};
+static const char *const trainer_names[] = {"pop", "itemknn", "bpr", "als", "cmf", "emcdr", "ptupcdr", "tower", NULL};
 #define N_TRAINERS ((int)(sizeof trainers / sizeof trainers[0]))
 
 const char *const *cr_model_names(void) { return trainer_names; }
@@ -52,13 +52,21 @@ cr_train_params cr_train_default_params(void) {
     p.dim = 64;
     p.epochs = 20;
     p.patience = 3;
-    p.optimizer = "adagrad";
-    p.lr = 0.05;
+    p.optimizer = NULL;    /* the model's default: adagrad for bpr and cmf, adam for tower */
+    p.lr = 0;              /* the model's default: bpr and cmf 0.05, tower 0.002 */
     p.reg = -1;   /* the model's default: bpr 1e-4, als 0.01 */
     p.neg_alpha = 0;
     p.als_alpha = 40;
     p.cg_steps = 3;
     p.source_weight = 0.5;
+    p.pool = "attention";
+    p.hist_len = 50;
+    p.batch = 256;
+    p.cold_sim = 0.5;
+    p.id_dropout = 0.5;
+    p.temperature = 0.05;
+    p.text_buckets = 1 << 18;
+    p.text_per_item = 48;
     return p;
 }
 
@@ -83,7 +91,7 @@ cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interaction
     if (p->dim < 1 || p->dim > 4096) return cr_fail(CR_ERR_ARG, "dimension must be 1..4096 (got %lld)", (long long)p->dim);
     if (p->epochs < 1) return cr_fail(CR_ERR_ARG, "epochs must be at least 1 (got %lld)", (long long)p->epochs);
     if (p->patience < 0) return cr_fail(CR_ERR_ARG, "patience must be >= 0 (got %d)", p->patience);
-    if (!(p->lr > 0) || !isfinite(p->lr)) return cr_fail(CR_ERR_ARG, "learning rate must be > 0 (got %g)", p->lr);
+    if (!(p->lr >= 0) || !isfinite(p->lr)) return cr_fail(CR_ERR_ARG, "learning rate must be > 0, or 0 for the model's default (got %g)", p->lr);
     if (isnan(p->reg) || isinf(p->reg)) return cr_fail(CR_ERR_ARG, "regularisation must be finite (negative: the model's default)");
     if (!isfinite(p->neg_alpha)) return cr_fail(CR_ERR_ARG, "negative-sampling exponent must be finite");
     if (!(p->als_alpha >= 0) || !isfinite(p->als_alpha)) return cr_fail(CR_ERR_ARG, "ALS alpha must be >= 0 (got %g)", p->als_alpha);

@@ -37,6 +37,9 @@ static inline void cr_opt_dense_step(cr_optimizer *o, cr_slab *params, const cr_
     cr_opt_step(o);
     cr_opt_update(o, params, 0, grad->data, grad->size, o->p.lr);
 }
+/* tower: crossrec's transfer model, item tower from id, text and domain, user tower over the history, a head
+ * per domain, sampled softmax with in-batch negatives (fit_tower.c). */
+cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 /* als: implicit ALS, confidence 1 + alpha * value, conjugate-gradient solves (fit_als.c). */
 cr_status cr_fit_als(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 /* emcdr: BPR-MF per side, then an MLP mapping source to target user factors on overlapping users (fit_emcdr.c). */

@@ -1,0 +1,386 @@
+/* tower.c — the `tower` model (tower_impl.h): its parameters, the item and user towers' forward passes,
+ * scoring, and .crm save/load. Fitting is src/train/fit_tower.c.
+ *
+ * Scoring uses the item vectors g(i) of every item, computed once from the parameters (cr_tower_refresh_items,
+ * after fitting and after loading), and runs the user tower on each row's history: the L most recent history
+ * items of any domain. An empty history is represented too: the head of the target domain alone, a learned
+ * "what users of this domain take" direction. */
+#include "tower_impl.h"
+
+#include "emcdr_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const pool_names[] = {"mean", "attention", "transformer"};
+
+const char *cr_tower_pool_name(int pool) { return pool >= 0 && pool < 3 ? pool_names[pool] : "unknown"; }
+
+int cr_tower_pool_from_name(const char *name) {
+    for (int k = 0; name && k < 3; k++)
+        if (!strcmp(name, pool_names[k])) return k;
+    return -1;
+}
+
+static void tower_free(cr_model *mm) {
+    cr_tower_model *m = (cr_tower_model *)mm;
+    if (!m) return;
+    cr_slab_free(&m->params);
+    cr_free(m->text_ptr);
+    cr_free(m->text_col);
+    cr_free(m->text_val);
+    cr_free(m->item_domain);
+    cr_free(m->item_known);
+    cr_free(m->items);
+    cr_free(m);
+}
+
+static const cr_model_ops tower_ops;
+
+cr_status cr_tower_new(cr_tower_model **out, int64_t n_users, int64_t n_items, int64_t n_domains, int64_t dim, int pool,
+                       int64_t hist_len, int64_t n_buckets, int64_t nnz) {
+    *out = NULL;
+    if (dim < 1 || dim > CR_TOWER_MAX_DIM) return cr_fail(CR_ERR_ARG, "tower: dim must be 1..%d (got %lld)", CR_TOWER_MAX_DIM, (long long)dim);
+    if (hist_len < 1 || hist_len > CR_TOWER_MAX_HIST)
+        return cr_fail(CR_ERR_ARG, "tower: history length must be 1..%d (got %lld)", CR_TOWER_MAX_HIST, (long long)hist_len);
+    if (pool < 0 || pool > 2) return cr_fail(CR_ERR_ARG, "tower: unknown pooling %d", pool);
+    if (n_buckets < 1 || n_buckets > CR_TEXT_MAX_BUCKETS || nnz < 0)
+        return cr_fail(CR_ERR_ARG, "tower: text buckets must be 1..%d", CR_TEXT_MAX_BUCKETS);
+    if (pool == CR_TOWER_POOL_TRANSFORMER && dim % 4)
+        return cr_fail(CR_ERR_ARG, "tower: the transformer needs dim divisible by its 4 heads (got %lld)", (long long)dim);
+    cr_tower_model *m = cr_calloc(1, sizeof *m);
+    if (!m) return cr_fail(CR_ERR_NOMEM, "out of memory for a tower model");
+    m->base = (cr_model){&tower_ops, n_users, n_items, n_domains, 0};
+    m->dim = dim, m->pool = pool, m->hist_len = hist_len;
+    m->item_mlp = (cr_mlp){.n_layers = 2, .width = {dim, dim, dim}, .act = CR_ACT_RELU};
+    m->tfm = (cr_tfm){.n_layers = 2, .dim = dim, .n_heads = 4, .max_len = hist_len};
+    cr_tensor t[CR_MAX_TENSORS];
+    int n = 0;
+    t[n++] = (cr_tensor){.name = "tower.id", .rows = n_items, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.text", .rows = n_buckets, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.dom", .rows = n_domains, .cols = dim};
+    n = cr_mlp_tensors(&m->item_mlp, "tower.item.", t, n);
+    t[n++] = (cr_tensor){.name = "tower.query", .rows = n_domains, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.head.w", .rows = n_domains * dim, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.head.b", .rows = n_domains, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.disc.w", .rows = n_domains, .cols = dim};
+    t[n++] = (cr_tensor){.name = "tower.disc.b", .rows = 1, .cols = n_domains};
+    if (pool == CR_TOWER_POOL_TRANSFORMER) n = cr_tfm_tensors(&m->tfm, "tower.tfm.", t, n);
+    cr_status st = cr_slab_init(&m->params, t, n);
+    if (st) goto fail;
+    m->t_id = 0, m->t_text = 1, m->t_dom = 2;
+    m->t_query = cr_slab_find(&m->params, "tower.query");
+    m->t_head_w = cr_slab_find(&m->params, "tower.head.w");
+    m->t_head_b = cr_slab_find(&m->params, "tower.head.b");
+    m->t_disc_w = cr_slab_find(&m->params, "tower.disc.w");
+    m->t_disc_b = cr_slab_find(&m->params, "tower.disc.b");
+    m->dense_off = m->params.t[m->t_dom].offset;
+    if ((st = cr_mlp_bind(&m->item_mlp, &m->params, "tower.item.")) ||
+        (pool == CR_TOWER_POOL_TRANSFORMER && (st = cr_tfm_bind(&m->tfm, &m->params, "tower.tfm."))))
+        goto fail;
+    m->text_ptr = cr_calloc((size_t)n_items + 1, sizeof *m->text_ptr);
+    m->text_col = cr_calloc((size_t)nnz + 1, sizeof *m->text_col);
+    m->text_val = cr_calloc((size_t)nnz + 1, sizeof *m->text_val);
+    m->item_domain = cr_calloc((size_t)n_items + 1, sizeof *m->item_domain);
+    m->item_known = cr_calloc((size_t)n_items + 1, 1);
+    m->items = cr_calloc((size_t)(n_items * dim) + 1, sizeof *m->items);
+    if (!m->text_ptr || !m->text_col || !m->text_val || !m->item_domain || !m->item_known || !m->items) {
+        st = cr_fail(CR_ERR_NOMEM, "out of memory for a tower model (%lld items)", (long long)n_items);
+        goto fail;
+    }
+    *out = m;
+    return CR_OK;
+fail:
+    tower_free(&m->base);
+    return st;
+}
+
+/* ---- the item tower ---- */
+
+cr_status cr_tower_item_ws_init(cr_tower_item_ws *ws, const cr_tower_model *m, int64_t cap) {
+    memset(ws, 0, sizeof *ws);
+    const int64_t d = m->dim, na = cr_mlp_act_size(&m->item_mlp, cap);
+    int64_t total = 2 * cap * d + 2 * na + 2 * cap * d + cap;
+    ws->buf = cr_malloc((size_t)total * sizeof(float));
+    ws->bag_off = cr_malloc(((size_t)cap + 1) * sizeof *ws->bag_off);
+    ws->use_id = cr_malloc((size_t)cap + 1);
+    if (!ws->buf || !ws->bag_off || !ws->use_id) {
+        cr_tower_item_ws_free(ws);
+        return cr_fail(CR_ERR_NOMEM, "out of memory for the item tower's scratch (%lld items)", (long long)cap);
+    }
+    float *p = ws->buf;
+    ws->x0 = p, p += cap * d;
+    ws->text = p, p += cap * d;
+    ws->pre = p, p += na;
+    ws->acts = p, p += na;
+    ws->gpre = p, p += cap * d;
+    ws->g = p, p += cap * d;
+    ws->norm = p;
+    ws->cap = cap, ws->dim = d;
+    return CR_OK;
+}
+
+void cr_tower_item_ws_free(cr_tower_item_ws *ws) {
+    if (!ws) return;
+    cr_free(ws->buf);
+    cr_free(ws->bag_off);
+    cr_free(ws->use_id);
+    memset(ws, 0, sizeof *ws);
+}
+
+void cr_tower_item_forward(const cr_tower_model *m, cr_tower_item_ws *ws, const int32_t *items, int64_t n,
+                           const uint8_t *use_id) {
+    const int64_t d = m->dim;
+    CR_ASSERT(n <= ws->cap);
+    const float *id = cr_slab_at(&m->params, m->t_id), *dom = cr_slab_at(&m->params, m->t_dom);
+    const float *text = cr_slab_at(&m->params, m->t_text);
+    const int64_t n_buckets = m->params.t[m->t_text].rows;
+    /* the text part: a weighted bag per item, summed straight from the items' bag arrays */
+    for (int64_t s = 0; s < n; s++) {
+        float *xt = ws->text + s * d;
+        memset(xt, 0, (size_t)d * sizeof *xt);
+        for (int64_t k = m->text_ptr[items[s]]; k < m->text_ptr[items[s] + 1]; k++) {
+            const float w = m->text_val[k], *e = text + (int64_t)m->text_col[k] * d;
+            CR_ASSERT(m->text_col[k] < n_buckets);
+            for (int64_t q = 0; q < d; q++) xt[q] += w * e[q];
+        }
+    }
+    for (int64_t s = 0; s < n; s++) {
+        const int32_t i = items[s];
+        ws->use_id[s] = m->item_known[i] && (!use_id || use_id[s]);
+        float *x = ws->x0 + s * d;
+        const float *xt = ws->text + s * d, *xd = dom + (int64_t)m->item_domain[i] * d, *xi = id + (int64_t)i * d;
+        for (int64_t q = 0; q < d; q++) x[q] = xt[q] + xd[q] + (ws->use_id[s] ? xi[q] : 0.0f);
+    }
+    cr_mlp_forward(&m->item_mlp, &m->params, ws->x0, n, ws->pre, ws->acts);
+    const float *h = ws->acts + cr_mlp_act_size(&m->item_mlp, n) - n * d;
+    for (int64_t k = 0; k < n * d; k++) ws->gpre[k] = ws->x0[k] + h[k];
+    cr_l2norm_forward(ws->g, ws->norm, ws->gpre, n, d);
+}
+
+cr_status cr_tower_refresh_items(cr_tower_model *m) {
+    const int64_t n_items = m->base.n_items, d = m->dim, chunk = 4096;
+    cr_tower_item_ws ws;
+    cr_status st = cr_tower_item_ws_init(&ws, m, n_items < chunk ? (n_items ? n_items : 1) : chunk);
+    if (st) return st;
+    int32_t idx[4096];
+    for (int64_t s = 0; s < n_items; s += chunk) {
+        int64_t n = n_items - s < chunk ? n_items - s : chunk;
+        for (int64_t k = 0; k < n; k++) idx[k] = (int32_t)(s + k);
+        cr_tower_item_forward(m, &ws, idx, n, NULL);
+        memcpy(m->items + s * d, ws.g, (size_t)(n * d) * sizeof(float));
+    }
+    cr_tower_item_ws_free(&ws);
+    return CR_OK;
+}
+
+/* ---- the user tower ---- */
+
+cr_status cr_tower_user_ws_init(cr_tower_user_ws *ws, const cr_tower_model *m, int64_t cap) {
+    memset(ws, 0, sizeof *ws);
+    const int64_t d = m->dim, L = m->hist_len;
+    const int tfm = m->pool == CR_TOWER_POOL_TRANSFORMER;
+    int64_t nt = tfm ? cap * L * d + cr_tfm_act_size(&m->tfm, cap, L) : 0;
+    int64_t total = cap * L * d + nt + cap * L + 3 * cap * d + cap;
+    ws->buf = cr_malloc((size_t)total * sizeof(float));
+    ws->len = cr_malloc(((size_t)cap + 1) * sizeof *ws->len);
+    ws->dom = cr_malloc(((size_t)cap + 1) * sizeof *ws->dom);
+    if (!ws->buf || !ws->len || !ws->dom) {
+        cr_tower_user_ws_free(ws);
+        return cr_fail(CR_ERR_NOMEM, "out of memory for the user tower's scratch (%lld rows)", (long long)cap);
+    }
+    float *p = ws->buf;
+    ws->seq = p, p += cap * L * d;
+    if (tfm) {
+        ws->tfm_out = p, p += cap * L * d;
+        ws->tfm_acts = p, p += cr_tfm_act_size(&m->tfm, cap, L);
+    }
+    ws->att = p, p += cap * L;
+    ws->pooled = p, p += cap * d;
+    ws->z = p, p += cap * d;
+    ws->f = p, p += cap * d;
+    ws->norm = p;
+    ws->cap = cap, ws->dim = d, ws->L = L;
+    return CR_OK;
+}
+
+void cr_tower_user_ws_free(cr_tower_user_ws *ws) {
+    if (!ws) return;
+    cr_free(ws->buf);
+    cr_free(ws->len);
+    cr_free(ws->dom);
+    memset(ws, 0, sizeof *ws);
+}
+
+void cr_tower_user_forward(const cr_tower_model *m, cr_tower_user_ws *ws, int64_t B) {
+    const int64_t d = m->dim, L = m->hist_len;
+    CR_ASSERT(B <= ws->cap);
+    switch (m->pool) {
+    case CR_TOWER_POOL_MEAN:
+        cr_meanpool_forward(ws->pooled, ws->seq, ws->len, B, L, d);
+        break;
+    case CR_TOWER_POOL_ATTENTION:
+        cr_attnpool_forward(ws->pooled, ws->att, ws->seq, ws->len, cr_slab_at(&m->params, m->t_query), ws->dom, B, L, d);
+        break;
+    default:
+        /* the transformer's output at each sequence's last item sums up the history */
+        cr_tfm_forward(&m->tfm, &m->params, ws->tfm_out, ws->tfm_acts, ws->seq, ws->len, B, L);
+        for (int64_t b = 0; b < B; b++) {
+            if (ws->len[b] > 0) memcpy(ws->pooled + b * d, ws->tfm_out + (b * L + ws->len[b] - 1) * d, (size_t)d * sizeof(float));
+            else memset(ws->pooled + b * d, 0, (size_t)d * sizeof(float));
+        }
+        break;
+    }
+    /* the head of each row's target domain, residual: z = h + W_T h + b_T */
+    const float *W = cr_slab_at(&m->params, m->t_head_w), *bias = cr_slab_at(&m->params, m->t_head_b);
+    for (int64_t b = 0; b < B; b++) {
+        const float *h = ws->pooled + b * d, *Wt = W + (int64_t)ws->dom[b] * d * d, *bt = bias + (int64_t)ws->dom[b] * d;
+        float *z = ws->z + b * d;
+        for (int64_t o = 0; o < d; o++) {
+            float s = h[o] + bt[o];
+            for (int64_t k = 0; k < d; k++) s += Wt[o * d + k] * h[k];
+            z[o] = s;
+        }
+    }
+    cr_l2norm_forward(ws->f, ws->norm, ws->z, B, d);
+}
+
+/* ---- scoring ---- */
+
+#define SCORE_ROWS 64
+
+static cr_status tower_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    const int64_t d = m->dim, L = m->hist_len, nr = q->n_rows, nc = q->n_cand;
+    int32_t T = q->domain;
+    if (T < 0) T = nc > 0 ? m->item_domain[q->cand[0]] : 0;
+    cr_tower_user_ws ws;
+    cr_status st = cr_tower_user_ws_init(&ws, m, nr < SCORE_ROWS ? (nr ? nr : 1) : SCORE_ROWS);
+    float *scratch = cr_malloc((size_t)CR_MF_DOT_SCRATCH(d) * sizeof *scratch);
+    const float **u = cr_malloc(SCORE_ROWS * sizeof *u);
+    if (st || !scratch || !u) {
+        cr_tower_user_ws_free(&ws);
+        cr_free(scratch);
+        cr_free(u);
+        return st ? st : cr_fail(CR_ERR_NOMEM, "out of memory scoring with tower");
+    }
+    for (int64_t r0 = 0; r0 < nr; r0 += SCORE_ROWS) {
+        const int64_t B = nr - r0 < SCORE_ROWS ? nr - r0 : SCORE_ROWS;
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t r = r0 + b;
+            int64_t lo = q->hist_ptr ? q->hist_ptr[r] : 0, hi = q->hist_ptr ? q->hist_ptr[r + 1] : 0;
+            if (hi - lo > L) lo = hi - L;       /* the most recent L, oldest first */
+            ws.len[b] = hi - lo;
+            ws.dom[b] = T;
+            for (int64_t k = lo; k < hi; k++)
+                memcpy(ws.seq + (b * L + (k - lo)) * d, m->items + (int64_t)q->hist_items[k] * d, (size_t)d * sizeof(float));
+        }
+        cr_tower_user_forward(m, &ws, B);
+        for (int64_t b = 0; b < B; b++) u[b] = ws.f + b * d, can[r0 + b] = 1;
+        cr_mf_dot(u, B, m->items, q->cand, nc, d, scores + r0 * nc, scratch);
+    }
+    cr_tower_user_ws_free(&ws);
+    cr_free(scratch);
+    cr_free(u);
+    return CR_OK;
+}
+
+/* ---- save, load ---- */
+
+static cr_status tower_save(const cr_model *mm, cr_filew *w) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    const int64_t n_items = m->base.n_items;
+    cr_status st;
+    if ((st = cr_filew_meta_i64(w, "tower.dim", m->dim)) || (st = cr_filew_meta_i64(w, "tower.hist_len", m->hist_len)) ||
+        (st = cr_filew_meta_str(w, "tower.pool", cr_tower_pool_name(m->pool))) ||
+        (st = cr_filew_meta_f64(w, "tower.temperature", m->temperature)) || (st = cr_text_hashing_write(w, &m->hashing)) ||
+        (st = cr_slab_save_arrays(w, &m->params, NULL)) ||
+        (st = cr_filew_array(w, "tower.text_ptr", CR_DT_I64, m->text_ptr, n_items + 1)) ||
+        (st = cr_filew_array(w, "tower.text_col", CR_DT_I32, m->text_col, m->text_ptr[n_items])) ||
+        (st = cr_filew_array(w, "tower.text_val", CR_DT_F32, m->text_val, m->text_ptr[n_items])) ||
+        (st = cr_filew_array(w, "tower.item_domain", CR_DT_I32, m->item_domain, n_items)) ||
+        (st = cr_filew_array(w, "tower.item_known", CR_DT_U8, m->item_known, n_items)) ||
+        (st = cr_filew_array(w, "tower.items", CR_DT_F32, m->items, n_items * m->dim)))
+        return st;
+    return CR_OK;
+}
+
+static cr_status tower_load(cr_model **out, cr_file *f, const char *path, const cr_model *base) {
+    int64_t dim, hist_len, nnz;
+    double temperature;
+    const char *pool_name;
+    cr_text_hashing h;
+    cr_tower_model *m = NULL;
+    const void *a;
+    cr_status st;
+    if ((st = cr_file_get_i64(f, "tower.dim", &dim)) || (st = cr_file_get_i64(f, "tower.hist_len", &hist_len)) ||
+        (st = cr_file_get_str(f, "tower.pool", &pool_name)) || (st = cr_file_get_f64(f, "tower.temperature", &temperature)) ||
+        (st = cr_text_hashing_read(f, &h)) || (st = cr_file_get_array(f, "tower.text_col", CR_DT_I32, -1, &a, &nnz)))
+        goto fail;
+    int pool = cr_tower_pool_from_name(pool_name);
+    if (pool < 0 || dim < 1 || dim > CR_TOWER_MAX_DIM || hist_len < 1 || hist_len > CR_TOWER_MAX_HIST || !(temperature > 0) ||
+        (pool == CR_TOWER_POOL_TRANSFORMER && dim % 4)) {
+        st = cr_fail(CR_ERR_FORMAT, "%s: tower settings out of range (dim %lld, history %lld, pool '%s', temperature %g)", path,
+                     (long long)dim, (long long)hist_len, pool_name, temperature);
+        goto fail;
+    }
+    if ((st = cr_tower_new(&m, base->n_users, base->n_items, base->n_domains, dim, pool, hist_len, h.n_buckets, nnz))) {
+        if (st == CR_ERR_ARG) st = CR_ERR_FORMAT, cr_errmsg_prefix("%s", path);
+        goto fail;
+    }
+    m->temperature = (float)temperature;
+    m->hashing = h;
+    const int64_t n_items = base->n_items;
+    if ((st = cr_slab_load_arrays(f, path, &m->params, NULL)) || (st = cr_load_known(f, path, "tower.item_known", m->item_known, n_items)))
+        goto fail;
+    if ((st = cr_file_get_array(f, "tower.text_ptr", CR_DT_I64, n_items + 1, &a, NULL))) goto fail;
+    memcpy(m->text_ptr, a, (size_t)(n_items + 1) * sizeof *m->text_ptr);
+    if (m->text_ptr[0] != 0 || m->text_ptr[n_items] != nnz) {
+        st = cr_fail(CR_ERR_FORMAT, "%s: tower.text_ptr does not span the %lld text entries", path, (long long)nnz);
+        goto fail;
+    }
+    for (int64_t i = 0; i < n_items; i++)
+        if (m->text_ptr[i + 1] < m->text_ptr[i]) {
+            st = cr_fail(CR_ERR_FORMAT, "%s: tower.text_ptr decreases at item %lld", path, (long long)i);
+            goto fail;
+        }
+    if ((st = cr_file_get_array(f, "tower.text_col", CR_DT_I32, nnz, &a, NULL))) goto fail;
+    memcpy(m->text_col, a, (size_t)nnz * sizeof *m->text_col);
+    for (int64_t k = 0; k < nnz; k++)
+        if (m->text_col[k] < 0 || m->text_col[k] >= h.n_buckets) {
+            st = cr_fail(CR_ERR_FORMAT, "%s: tower.text_col[%lld] = %d is outside 0..%lld", path, (long long)k, m->text_col[k],
+                         (long long)h.n_buckets - 1);
+            goto fail;
+        }
+    if ((st = cr_file_get_array(f, "tower.text_val", CR_DT_F32, nnz, &a, NULL))) goto fail;
+    memcpy(m->text_val, a, (size_t)nnz * sizeof *m->text_val);
+    for (int64_t k = 0; k < nnz; k++)
+        if (!isfinite(m->text_val[k])) {
+            st = cr_fail(CR_ERR_FORMAT, "%s: tower.text_val[%lld] is not a finite number", path, (long long)k);
+            goto fail;
+        }
+    if ((st = cr_file_get_array(f, "tower.item_domain", CR_DT_I32, n_items, &a, NULL))) goto fail;
+    memcpy(m->item_domain, a, (size_t)n_items * sizeof *m->item_domain);
+    for (int64_t i = 0; i < n_items; i++)
+        if (m->item_domain[i] < 0 || m->item_domain[i] >= base->n_domains) {
+            st = cr_fail(CR_ERR_FORMAT, "%s: tower.item_domain[%lld] = %d is outside 0..%lld", path, (long long)i,
+                         m->item_domain[i], (long long)base->n_domains - 1);
+            goto fail;
+        }
+    /* the item vectors are recomputed from the parameters rather than trusted from the file */
+    if ((st = cr_tower_refresh_items(m))) goto fail;
+    m->base.dataset_crc = base->dataset_crc;
+    cr_file_close(f);
+    *out = &m->base;
+    return CR_OK;
+fail:
+    if (m) tower_free(&m->base);
+    cr_file_close(f);
+    return st;
+}
+
+static const cr_model_ops tower_ops = {"tower", tower_score, tower_save, tower_free};
+
+/* Fitted by the training engine (src/train/fit_tower.c). */
+const cr_model_type cr_tower_type = {"tower", NULL, tower_load};

@@ -1,0 +1,537 @@
+/* fit_tower.c — fitting the `tower` transfer model (src/models/tower_impl.h has the model's formulas).
+ *
+ * Examples: every training event (u, i) is a positive of the target domain T = domain(i) (all domains are
+ * trained, one head each: the shared extractor learns from the rich domains; --domain T keeps T's events
+ * only). The user is its history: its most recent hist_len training items of any domain other than i itself;
+ * for a cold_sim share of the examples the history also loses every item of T (cold-start simulation: the
+ * model learns to recommend in T from other domains alone, as it must for a cold user).
+ *
+ * Batches: an epoch shuffles each domain's events (stream "tower.order.<epoch>") and cuts them into batches of
+ * `batch` events of one domain, then shuffles the batch order; a batch's positives are one another's
+ * negatives (in-batch sampled softmax over cosine scores / temperature, with the log-Q correction log(share
+ * of the item among its domain's training events), and a repeated item masked as an accidental hit).
+ * Id dropout: each item of a batch enters without its id embedding with probability id_dropout, so the tower
+ * learns to place items from text and domain alone (cold items have nothing else).
+ *
+ * Each batch computes g once per distinct item it touches (positives and history items), runs the user tower,
+ * the loss, and the backward passes in reverse; gradients of an item reached from several places are summed
+ * before its tower's backward pass. Options: dann (a domain classifier on item vectors behind a gradient
+ * reversal layer: items of different domains share one space), align (InfoNCE between an item's text vector
+ * and its id vector: an item known by text lands where its behaviour would put it).
+ *
+ * Optimizer: Adam (or p->optimizer), lazy for the embedding rows (id, text) a batch touches, dense for the rest;
+ * step counted once per batch. Determinism: named streams of one seed (order, cold-sim and id-dropout draws);
+ * the layers are bit-identical at any thread count (nn_tower.h). */
+#include "train_impl.h"
+
+#include "../models/tower_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TOWER_DEFAULT_LR 0.002
+#define TOWER_INIT_STD 0.1
+#define TOWER_ALIGN_TAU 0.1f
+
+typedef struct {
+    cr_fit fit;                 /* first: the loop's callbacks get &fit back */
+    cr_tower_model *m;
+    const cr_interactions *v;
+    cr_slab grad;
+    cr_optimizer opt;
+    float lr;
+    uint64_t seed;
+    int64_t B, L, d, cap, cap_text;
+    double cold_sim, id_dropout, dann, align;
+    /* examples */
+    int64_t *dom_ptr;           /* (n_domains + 1) */
+    int64_t *dom_ev;            /* events of each domain, shuffled each epoch */
+    int32_t *ev_user;           /* (n_inter) user of each training event */
+    float *log_q;               /* (n_items) */
+    int64_t *batch_at;          /* (n_batches) first position in dom_ev */
+    int32_t *batch_n;           /* (n_batches) events */
+    int32_t *batch_dom;         /* (n_batches) */
+    int64_t n_batches, max_batches;
+    /* one batch */
+    int32_t *slot_of;           /* (n_items) slot of an item in the batch, -1 */
+    int32_t *uniq;              /* (cap) item of each slot */
+    uint8_t *keep;              /* (cap) id dropout draws */
+    int32_t *pos_item, *pos_slot;   /* (B) */
+    int32_t *seq_slot;          /* (B, L) */
+    cr_tower_item_ws iw;
+    cr_tower_user_ws uw;
+    float *C, *dU, *dC, *probs, *logq_col;  /* (B, d) x3, (B, B), (B) */
+    uint64_t *mask;             /* (B, words(B)) */
+    float *dG, *dgpre, *dx0, *dxm, *dtext;  /* (cap, d) each */
+    float *dseq;                /* (B, L, d) */
+    float *dpooled, *dz;        /* (B, d) */
+    float *dtfm_out, *tfm_scratch;
+    float *mlp_scratch;
+    float *logits, *dlogits, *dg_disc;      /* (cap, n_domains) x2, (cap, d) */
+    int32_t *labels;            /* (cap) */
+    float *al_a, *al_b, *al_da, *al_db, *al_scratch;   /* (cap, d) x4, infonce scratch */
+    int32_t *al_slot;           /* (cap) */
+    int64_t *bag_off;           /* (cap + 1) */
+    int32_t *bag_idx;           /* (cap_text) */
+    float *bag_w;               /* (cap_text) */
+    int32_t *touched;           /* (cap_text) text rows touched */
+    uint8_t *seen;              /* (n_buckets) */
+} tower_fit;
+
+/* ---- examples ---- */
+
+static cr_status prepare_examples(tower_fit *t, int32_t only) {
+    const cr_interactions *v = t->v;
+    const int64_t nd = v->n_domains;
+    t->dom_ptr = cr_calloc((size_t)nd + 2, sizeof *t->dom_ptr);
+    t->dom_ev = cr_malloc(((size_t)v->n_inter + 1) * sizeof *t->dom_ev);
+    t->ev_user = cr_malloc(((size_t)v->n_inter + 1) * sizeof *t->ev_user);
+    t->log_q = cr_calloc((size_t)v->n_items + 1, sizeof *t->log_q);
+    if (!t->dom_ptr || !t->dom_ev || !t->ev_user || !t->log_q) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
+    for (int64_t u = 0; u < v->n_users; u++)
+        for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
+            t->ev_user[e] = (int32_t)u;
+            int32_t T = v->item_domain[v->user_items[e]];
+            if (only < 0 || T == only) t->dom_ptr[T + 1]++;
+        }
+    for (int64_t T = 0; T < nd; T++) t->dom_ptr[T + 1] += t->dom_ptr[T];
+    int64_t *at = cr_malloc(((size_t)nd + 1) * sizeof *at);
+    if (!at) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
+    memcpy(at, t->dom_ptr, (size_t)nd * sizeof *at);
+    for (int64_t e = 0; e < v->n_inter; e++) {
+        int32_t T = v->item_domain[v->user_items[e]];
+        if (only < 0 || T == only) t->dom_ev[at[T]++] = e;
+    }
+    cr_free(at);
+    /* log-Q: in-batch negatives of domain T are T's positives, drawn in proportion to their events */
+    for (int64_t i = 0; i < v->n_items; i++) {
+        int64_t c = v->item_ptr[i + 1] - v->item_ptr[i], nT = t->dom_ptr[v->item_domain[i] + 1] - t->dom_ptr[v->item_domain[i]];
+        t->log_q[i] = c > 0 && nT > 0 ? (float)log((double)c / (double)nT) : 0.0f;
+    }
+    t->max_batches = 0;
+    for (int64_t T = 0; T < nd; T++) t->max_batches += (t->dom_ptr[T + 1] - t->dom_ptr[T] + t->B - 1) / t->B;
+    t->batch_at = cr_malloc(((size_t)t->max_batches + 1) * sizeof *t->batch_at);
+    t->batch_n = cr_malloc(((size_t)t->max_batches + 1) * sizeof *t->batch_n);
+    t->batch_dom = cr_malloc(((size_t)t->max_batches + 1) * sizeof *t->batch_dom);
+    if (!t->batch_at || !t->batch_n || !t->batch_dom) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batches");
+    return CR_OK;
+}
+
+static void shuffle_i64(int64_t *a, int64_t n, cr_rng *r) {
+    for (int64_t k = n - 1; k > 0; k--) {
+        int64_t j = (int64_t)cr_rng_below(r, (uint32_t)(k + 1)), x = a[k];
+        a[k] = a[j], a[j] = x;
+    }
+}
+
+/* This epoch's batches: each domain's events shuffled and cut, then the batches shuffled (by an index
+ * permutation applied to the three arrays). A last piece of fewer than 2 events is dropped (nothing to
+ * contrast it with). */
+static void make_batches(tower_fit *t, cr_rng *r) {
+    const int64_t nd = t->v->n_domains;
+    t->n_batches = 0;
+    for (int64_t T = 0; T < nd; T++) {
+        int64_t lo = t->dom_ptr[T], hi = t->dom_ptr[T + 1];
+        shuffle_i64(t->dom_ev + lo, hi - lo, r);
+        for (int64_t s = lo; s < hi; s += t->B) {
+            int64_t n = hi - s < t->B ? hi - s : t->B;
+            if (n < 2) continue;
+            t->batch_at[t->n_batches] = s, t->batch_n[t->n_batches] = (int32_t)n, t->batch_dom[t->n_batches] = (int32_t)T;
+            t->n_batches++;
+        }
+    }
+    for (int64_t k = t->n_batches - 1; k > 0; k--) {
+        int64_t j = (int64_t)cr_rng_below(r, (uint32_t)(k + 1));
+        int64_t a = t->batch_at[k];
+        int32_t n = t->batch_n[k], T = t->batch_dom[k];
+        t->batch_at[k] = t->batch_at[j], t->batch_n[k] = t->batch_n[j], t->batch_dom[k] = t->batch_dom[j];
+        t->batch_at[j] = a, t->batch_n[j] = n, t->batch_dom[j] = T;
+    }
+}
+
+/* ---- one batch ---- */
+
+static int32_t slot(tower_fit *t, int32_t item, int64_t *n_uniq) {
+    if (t->slot_of[item] < 0) {
+        t->slot_of[item] = (int32_t)*n_uniq;
+        t->uniq[(*n_uniq)++] = item;
+    }
+    return t->slot_of[item];
+}
+
+/* Runs batch b forward and backward, applies the optimizer; returns the batch's mean loss. */
+static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
+    cr_tower_model *m = t->m;
+    const cr_interactions *v = t->v;
+    const int64_t d = t->d, L = t->L, B = t->batch_n[b], nd = v->n_domains;
+    const int32_t T = t->batch_dom[b];
+    cr_slab *P = &m->params, *G = &t->grad;
+
+    /* examples: positives and histories, each item given one slot */
+    int64_t n_uniq = 0;
+    for (int64_t k = 0; k < B; k++) {
+        const int64_t e = t->dom_ev[t->batch_at[b] + k];
+        const int32_t u = t->ev_user[e], i = v->user_items[e];
+        t->pos_item[k] = i;
+        t->pos_slot[k] = slot(t, i, &n_uniq);
+        const int cold = cr_rng_uniform(r) < t->cold_sim;
+        int64_t n = 0;
+        int32_t *seq = t->seq_slot + k * L;
+        for (int64_t x = v->user_ptr[u + 1] - 1; x >= v->user_ptr[u] && n < L; x--) {
+            const int32_t j = v->user_items[x];
+            if (j == i || (cold && v->item_domain[j] == T)) continue;
+            seq[n++] = slot(t, j, &n_uniq);
+        }
+        for (int64_t a = 0, z = n - 1; a < z; a++, z--) {     /* oldest first */
+            int32_t s = seq[a];
+            seq[a] = seq[z], seq[z] = s;
+        }
+        t->uw.len[k] = n;
+        t->uw.dom[k] = T;
+    }
+    for (int64_t s = 0; s < n_uniq; s++) t->keep[s] = !(cr_rng_uniform(r) < t->id_dropout);
+
+    /* forward */
+    cr_tower_item_forward(m, &t->iw, t->uniq, n_uniq, t->keep);
+    const float *g = t->iw.g;
+    for (int64_t k = 0; k < B; k++)
+        for (int64_t x = 0; x < t->uw.len[k]; x++)
+            memcpy(t->uw.seq + (k * L + x) * d, g + (int64_t)t->seq_slot[k * L + x] * d, (size_t)d * sizeof(float));
+    cr_tower_user_forward(m, &t->uw, B);
+    for (int64_t k = 0; k < B; k++) {
+        memcpy(t->C + k * d, g + (int64_t)t->pos_slot[k] * d, (size_t)d * sizeof(float));
+        t->logq_col[k] = t->log_q[t->pos_item[k]];
+    }
+    cr_hitmask_from_items(t->mask, t->pos_item, B, B);
+    memset(t->dU, 0, (size_t)(B * d) * sizeof(float));
+    memset(t->dC, 0, (size_t)(B * d) * sizeof(float));
+    double loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+
+    /* backward through the user tower */
+    memset(t->dz, 0, (size_t)(B * d) * sizeof(float));
+    cr_l2norm_backward(t->dz, t->dU, t->uw.f, t->uw.norm, B, d);
+    memcpy(t->dpooled, t->dz, (size_t)(B * d) * sizeof(float));     /* the head's residual */
+    const int64_t ow = P->t[m->t_head_w].offset + (int64_t)T * d * d, ob = P->t[m->t_head_b].offset + (int64_t)T * d;
+    cr_linear_backward(t->dpooled, G->data + ow, G->data + ob, t->dz, t->uw.pooled, P->data + ow, B, d, d);
+    memset(t->dseq, 0, (size_t)(B * L * d) * sizeof(float));
+    if (m->pool == CR_TOWER_POOL_MEAN) {
+        cr_meanpool_backward(t->dseq, t->dpooled, t->uw.len, B, L, d);
+    } else if (m->pool == CR_TOWER_POOL_ATTENTION) {
+        cr_attnpool_backward(t->dseq, cr_slab_at(G, m->t_query), t->dpooled, t->uw.seq, t->uw.len, cr_slab_at(P, m->t_query),
+                             t->uw.dom, t->uw.att, B, L, d);
+    } else {
+        memset(t->dtfm_out, 0, (size_t)(B * L * d) * sizeof(float));
+        for (int64_t k = 0; k < B; k++)
+            if (t->uw.len[k] > 0) memcpy(t->dtfm_out + (k * L + t->uw.len[k] - 1) * d, t->dpooled + k * d, (size_t)d * sizeof(float));
+        cr_tfm_backward(&m->tfm, P, G, t->dseq, t->dtfm_out, t->uw.tfm_acts, t->uw.len, B, L, t->tfm_scratch);
+    }
+    /* every use of an item's vector adds to its gradient */
+    memset(t->dG, 0, (size_t)(n_uniq * d) * sizeof(float));
+    for (int64_t k = 0; k < B; k++) {
+        for (int64_t x = 0; x < t->uw.len[k]; x++) {
+            float *dg = t->dG + (int64_t)t->seq_slot[k * L + x] * d;
+            const float *ds = t->dseq + (k * L + x) * d;
+            for (int64_t q = 0; q < d; q++) dg[q] += ds[q];
+        }
+        float *dg = t->dG + (int64_t)t->pos_slot[k] * d;
+        for (int64_t q = 0; q < d; q++) dg[q] += t->dC[k * d + q];
+    }
+    if (t->dann > 0) {
+        /* the classifier learns the item's domain; the tower, through the reversed gradient, to hide it */
+        const float *Wd = cr_slab_at(P, m->t_disc_w), *bd = cr_slab_at(P, m->t_disc_b);
+        for (int64_t s = 0; s < n_uniq; s++) t->labels[s] = v->item_domain[t->uniq[s]];
+        cr_linear_forward(t->logits, g, Wd, bd, n_uniq, d, nd);
+        memset(t->dlogits, 0, (size_t)(n_uniq * nd) * sizeof(float));
+        cr_softmax_xent(t->dlogits, t->logits, t->labels, n_uniq, nd, (float)t->dann);
+        memset(t->dg_disc, 0, (size_t)(n_uniq * d) * sizeof(float));
+        cr_linear_backward(t->dg_disc, cr_slab_at(G, m->t_disc_w), cr_slab_at(G, m->t_disc_b), t->dlogits, g, Wd, n_uniq, d, nd);
+        cr_grl_backward(t->dG, t->dg_disc, n_uniq * d, 1.0f);
+    }
+
+    /* backward through the item tower: g = normalize(x0 + MLP(x0)) */
+    memset(t->dgpre, 0, (size_t)(n_uniq * d) * sizeof(float));
+    cr_l2norm_backward(t->dgpre, t->dG, g, t->iw.norm, n_uniq, d);
+    cr_mlp_backward(&m->item_mlp, P, G, t->iw.x0, n_uniq, t->iw.pre, t->iw.acts, t->dgpre, t->dxm, t->mlp_scratch);
+    for (int64_t k = 0; k < n_uniq * d; k++) t->dx0[k] = t->dgpre[k] + t->dxm[k];
+    memcpy(t->dtext, t->dx0, (size_t)(n_uniq * d) * sizeof(float));
+    float *gid = cr_slab_at(G, m->t_id), *gdom = cr_slab_at(G, m->t_dom);
+    const float *id = cr_slab_at(P, m->t_id);
+    int64_t n_al = 0;
+    if (t->align > 0) {
+        /* the text vector of a known item and its id vector are each other's positives */
+        for (int64_t s = 0; s < n_uniq; s++)
+            if (m->item_known[t->uniq[s]]) {
+                memcpy(t->al_a + n_al * d, t->iw.text + s * d, (size_t)d * sizeof(float));
+                memcpy(t->al_b + n_al * d, id + (int64_t)t->uniq[s] * d, (size_t)d * sizeof(float));
+                t->al_slot[n_al++] = (int32_t)s;
+            }
+        if (n_al >= 2) {
+            memset(t->al_da, 0, (size_t)(n_al * d) * sizeof(float));
+            memset(t->al_db, 0, (size_t)(n_al * d) * sizeof(float));
+            cr_infonce(t->al_da, t->al_db, t->al_scratch, t->al_a, t->al_b, n_al, d, TOWER_ALIGN_TAU, 1, (float)t->align);
+            for (int64_t a = 0; a < n_al; a++) {
+                float *dt = t->dtext + (int64_t)t->al_slot[a] * d, *di = gid + (int64_t)t->uniq[t->al_slot[a]] * d;
+                for (int64_t q = 0; q < d; q++) dt[q] += t->al_da[a * d + q], di[q] += t->al_db[a * d + q];
+            }
+        } else {
+            n_al = 0;
+        }
+    }
+    for (int64_t s = 0; s < n_uniq; s++) {
+        const int32_t i = t->uniq[s];
+        const float *dx = t->dx0 + s * d;
+        float *gd = gdom + (int64_t)v->item_domain[i] * d;
+        for (int64_t q = 0; q < d; q++) gd[q] += dx[q];
+        if (t->iw.use_id[s]) {
+            float *gi = gid + (int64_t)i * d;
+            for (int64_t q = 0; q < d; q++) gi[q] += dx[q];
+        }
+    }
+    /* the text bags of the batch's items, for the embedding bag's backward pass */
+    int64_t nb = 0;
+    t->bag_off[0] = 0;
+    for (int64_t s = 0; s < n_uniq; s++) {
+        for (int64_t k = m->text_ptr[t->uniq[s]]; k < m->text_ptr[t->uniq[s] + 1]; k++)
+            t->bag_idx[nb] = m->text_col[k], t->bag_w[nb++] = m->text_val[k];
+        t->bag_off[s + 1] = nb;
+    }
+    float *gtext = cr_slab_at(G, m->t_text);
+    const int64_t n_buckets = P->t[m->t_text].rows;
+    cr_embbag_backward(gtext, NULL, t->dtext, NULL, n_buckets, d, t->bag_off, t->bag_idx, t->bag_w, n_uniq, CR_BAG_SUM);
+
+    /* the optimizer: dense tensors whole, embedding rows where the batch put a gradient */
+    cr_opt_step(&t->opt);
+    cr_opt_update(&t->opt, P, m->dense_off, G->data + m->dense_off, P->size - m->dense_off, t->lr);
+    memset(G->data + m->dense_off, 0, (size_t)(P->size - m->dense_off) * sizeof(float));
+    const int64_t id_off = P->t[m->t_id].offset, text_off = P->t[m->t_text].offset;
+    for (int64_t s = 0; s < n_uniq; s++) {
+        const int64_t i = t->uniq[s];
+        if (!t->iw.use_id[s] && !(n_al && m->item_known[i])) continue;
+        cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
+        memset(gid + i * d, 0, (size_t)d * sizeof(float));
+    }
+    int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->bag_idx, nb);
+    for (int64_t k = 0; k < n_touched; k++) {
+        const int64_t row = t->touched[k];
+        cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
+        memset(gtext + row * d, 0, (size_t)d * sizeof(float));
+    }
+    for (int64_t s = 0; s < n_uniq; s++) t->slot_of[t->uniq[s]] = -1;
+    return loss;
+}
+
+static cr_status tower_epoch(cr_fit *f, int64_t epoch, double *loss) {
+    tower_fit *t = (tower_fit *)f;
+    char name[48];
+    cr_rng r;
+    snprintf(name, sizeof name, "tower.order.%lld", (long long)epoch);
+    cr_rng_named(&r, t->seed, name);
+    make_batches(t, &r);
+    snprintf(name, sizeof name, "tower.draws.%lld", (long long)epoch);
+    cr_rng_named(&r, t->seed, name);
+    double total = 0;
+    int64_t n = 0;
+    for (int64_t b = 0; b < t->n_batches; b++) {
+        total += run_batch(t, b, &r) * t->batch_n[b];
+        n += t->batch_n[b];
+    }
+    *loss = n ? total / (double)n : NAN;
+    return CR_OK;
+}
+
+static const cr_model *tower_model(cr_fit *f) {
+    tower_fit *t = (tower_fit *)f;
+    /* validation scores with every item's current vector; a failure here (memory) leaves the old ones */
+    if (cr_tower_refresh_items(t->m)) return NULL;
+    return &t->m->base;
+}
+
+/* ---- setup ---- */
+
+static void tower_fit_free(tower_fit *t) {
+    void *bufs[] = {t->dom_ptr, t->dom_ev, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
+                    t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
+                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->bag_off, t->bag_idx,
+                    t->bag_w, t->touched, t->seen};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
+    cr_tower_item_ws_free(&t->iw);
+    cr_tower_user_ws_free(&t->uw);
+    cr_slab_free(&t->grad);
+    cr_opt_free(&t->opt);
+}
+
+static cr_status alloc_batch(tower_fit *t) {
+    const cr_tower_model *m = t->m;
+    const int64_t B = t->B, L = t->L, d = t->d, cap = t->cap, nd = t->v->n_domains;
+    const int64_t n_buckets = m->params.t[m->t_text].rows;
+    cr_status st;
+    if ((st = cr_tower_item_ws_init(&t->iw, m, cap)) || (st = cr_tower_user_ws_init(&t->uw, m, B))) return st;
+    int64_t maxw = d, tfm_scratch = m->pool == CR_TOWER_POOL_TRANSFORMER ? cr_tfm_scratch_size(&m->tfm, B, L) : 0;
+    t->slot_of = cr_malloc(((size_t)t->v->n_items + 1) * sizeof *t->slot_of);
+    t->uniq = cr_malloc((size_t)cap * sizeof *t->uniq);
+    t->keep = cr_malloc((size_t)cap);
+    t->pos_item = cr_malloc((size_t)B * sizeof *t->pos_item);
+    t->pos_slot = cr_malloc((size_t)B * sizeof *t->pos_slot);
+    t->seq_slot = cr_malloc((size_t)(B * L) * sizeof *t->seq_slot);
+    t->C = cr_malloc((size_t)(4 * B * d + B * B + B + 2 * B * d) * sizeof(float));
+    t->mask = cr_malloc((size_t)(B * cr_hitmask_words(B)) * sizeof *t->mask);
+    t->dG = cr_malloc((size_t)(5 * cap * d) * sizeof(float));
+    t->dseq = cr_malloc((size_t)(B * L * d) * sizeof(float));
+    t->dtfm_out = cr_malloc((size_t)(B * L * d + tfm_scratch + 1) * sizeof(float));
+    t->mlp_scratch = cr_malloc((size_t)(2 * cap * maxw) * sizeof(float));
+    t->logits = cr_malloc((size_t)(2 * cap * nd + cap * d) * sizeof(float));
+    t->labels = cr_malloc((size_t)cap * sizeof *t->labels);
+    t->al_a = cr_malloc((size_t)(4 * cap * d + cr_infonce_scratch_size(cap, d)) * sizeof(float));
+    t->al_slot = cr_malloc((size_t)cap * sizeof *t->al_slot);
+    t->bag_off = cr_malloc(((size_t)cap + 1) * sizeof *t->bag_off);
+    t->bag_idx = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->bag_idx);
+    t->bag_w = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->bag_w);
+    t->touched = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->touched);
+    t->seen = cr_calloc((size_t)n_buckets + 1, 1);
+    if (!t->slot_of || !t->uniq || !t->keep || !t->pos_item || !t->pos_slot || !t->seq_slot || !t->C || !t->mask || !t->dG ||
+        !t->dseq || !t->dtfm_out || !t->mlp_scratch || !t->logits || !t->labels || !t->al_a || !t->al_slot || !t->bag_off ||
+        !t->bag_idx || !t->bag_w || !t->touched || !t->seen)
+        return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batch buffers (%lld items a batch)", (long long)cap);
+    for (int64_t i = 0; i < t->v->n_items; i++) t->slot_of[i] = -1;
+    t->dU = t->C + B * d, t->dC = t->dU + B * d, t->probs = t->dC + B * d, t->logq_col = t->probs + B * B;
+    t->dpooled = t->logq_col + B, t->dz = t->dpooled + B * d;
+    t->dgpre = t->dG + cap * d, t->dx0 = t->dgpre + cap * d, t->dxm = t->dx0 + cap * d, t->dtext = t->dxm + cap * d;
+    t->tfm_scratch = t->dtfm_out + B * L * d;
+    t->dlogits = t->logits + cap * nd, t->dg_disc = t->dlogits + cap * nd;
+    t->al_b = t->al_a + cap * d, t->al_da = t->al_b + cap * d, t->al_db = t->al_da + cap * d, t->al_scratch = t->al_db + cap * d;
+    return CR_OK;
+}
+
+/* The items' text bags: TF-IDF over hashed words and character n-grams of title and text, each item keeping
+ * its `keep` heaviest buckets, renormalised to unit L2 norm. */
+static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_interactions *v, const cr_train_params *p,
+                           int pool) {
+    cr_text_hashing h = cr_text_default_hashing();
+    h.n_buckets = p->text_buckets > 0 ? p->text_buckets : 1;
+    cr_text_csr csr;
+    memset(&csr, 0, sizeof csr);
+    cr_status st = CR_OK;
+    if (p->text_buckets > 0 && (st = cr_text_item_matrix(d, &h, NULL, &csr, NULL))) return st;
+    const int64_t keep = p->text_per_item;
+    int64_t nnz = 0;
+    for (int64_t i = 0; p->text_buckets > 0 && i < v->n_items; i++) {
+        int64_t n = csr.row_ptr[i + 1] - csr.row_ptr[i];
+        nnz += n < keep ? n : keep;
+    }
+    cr_tower_model *m = NULL;
+    if ((st = cr_tower_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, pool, p->hist_len, h.n_buckets, nnz))) goto out;
+    m->hashing = h;
+    int64_t at = 0;
+    for (int64_t i = 0; i < v->n_items; i++) {
+        m->text_ptr[i] = at;
+        if (p->text_buckets <= 0) continue;
+        const int64_t lo = csr.row_ptr[i], n = csr.row_ptr[i + 1] - lo;
+        /* the `keep` largest weights: a partial selection by repeated maximum (rows are short) */
+        int64_t first = at;
+        for (int64_t c = 0; c < n && at - first < keep; c++) {
+            int64_t best = -1;
+            for (int64_t k = lo; k < lo + n; k++) {
+                int taken = 0;
+                for (int64_t x = first; x < at && !taken; x++) taken = m->text_col[x] == csr.col[k];
+                if (!taken && (best < 0 || csr.val[k] > csr.val[best])) best = k;
+            }
+            if (best < 0) break;
+            m->text_col[at] = csr.col[best], m->text_val[at++] = csr.val[best];
+        }
+        double norm = 0;
+        for (int64_t k = first; k < at; k++) norm += (double)m->text_val[k] * m->text_val[k];
+        for (int64_t k = first; k < at && norm > 0; k++) m->text_val[k] = (float)(m->text_val[k] / sqrt(norm));
+    }
+    m->text_ptr[v->n_items] = at;
+    *out = m;
+out:
+    cr_text_csr_free(&csr);
+    return st;
+}
+
+cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+    *out = NULL;
+    const cr_interactions *v = train;
+    const int pool = cr_tower_pool_from_name(p->pool ? p->pool : "attention");
+    if (pool < 0) return cr_fail(CR_ERR_ARG, "tower: --pool must be mean, attention or transformer (got '%s')", p->pool);
+    if (p->batch < 2 || p->batch > 65536) return cr_fail(CR_ERR_ARG, "tower: batch must be 2..65536 (got %lld)", (long long)p->batch);
+    if (!(p->cold_sim >= 0 && p->cold_sim <= 1) || !(p->id_dropout >= 0 && p->id_dropout <= 1))
+        return cr_fail(CR_ERR_ARG, "tower: --cold-sim and --id-dropout must be in [0, 1]");
+    if (!(p->temperature > 0) || !isfinite(p->temperature)) return cr_fail(CR_ERR_ARG, "tower: temperature must be > 0");
+    if (!(p->dann >= 0) || !(p->align >= 0) || !isfinite(p->dann) || !isfinite(p->align))
+        return cr_fail(CR_ERR_ARG, "tower: --dann and --align must be finite and >= 0");
+    if (p->text_buckets < 0 || p->text_buckets > CR_TEXT_MAX_BUCKETS || p->text_per_item < 1)
+        return cr_fail(CR_ERR_ARG, "tower: text buckets must be 0..%d and text per item >= 1", CR_TEXT_MAX_BUCKETS);
+    const char *opt_name = p->optimizer ? p->optimizer : "adam";
+    cr_opt_kind kind;
+    if (cr_opt_from_name(opt_name, &kind)) return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
+
+    tower_fit t;
+    memset(&t, 0, sizeof t);
+    t.v = v;
+    t.B = p->batch, t.L = p->hist_len, t.d = p->dim;
+    t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.dann = p->dann, t.align = p->align;
+    t.seed = p->seed;
+    t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
+    cr_status st = text_bags(&t.m, d, v, p, pool);
+    if (st) return st;
+    cr_tower_model *m = t.m;
+    m->temperature = (float)p->temperature;
+    m->base.dataset_crc = cr_dataset_file_crc(d);
+    int64_t max_bag = 0;
+    for (int64_t i = 0; i < v->n_items; i++) {
+        m->item_domain[i] = v->item_domain[i];
+        m->item_known[i] = v->item_ptr[i + 1] > v->item_ptr[i];
+        int64_t n = m->text_ptr[i + 1] - m->text_ptr[i];
+        max_bag = n > max_bag ? n : max_bag;
+    }
+    t.cap = t.B * (t.L + 1) < v->n_items ? t.B * (t.L + 1) : v->n_items;
+    t.cap_text = t.cap * max_bag;
+    if ((st = prepare_examples(&t, p->domain)) || (st = alloc_batch(&t))) goto fail;
+    if (t.dom_ptr[v->n_domains] == 0) {
+        st = cr_fail(CR_ERR_ARG, "tower: no training events%s", p->domain >= 0 ? " in the chosen domain" : "");
+        goto fail;
+    }
+
+    cr_rng r;
+    cr_rng_named(&r, p->seed, "tower.init");
+    cr_slab *P = &m->params;
+    cr_slab_normal(P, m->t_id, TOWER_INIT_STD, &r);
+    cr_slab_normal(P, m->t_text, TOWER_INIT_STD, &r);
+    cr_slab_normal(P, m->t_dom, TOWER_INIT_STD, &r);
+    cr_mlp_init(&m->item_mlp, P, &r);
+    cr_slab_normal(P, m->t_query, TOWER_INIT_STD, &r);
+    cr_slab_normal(P, m->t_disc_w, TOWER_INIT_STD, &r);
+    if (pool == CR_TOWER_POOL_TRANSFORMER) cr_tfm_init(&m->tfm, P, &r);
+    /* the heads start as the identity (W 0, b 0): pooling alone at first */
+    if ((st = cr_slab_like(&t.grad, P))) goto fail;
+    cr_opt_params op = cr_opt_default_params(kind);
+    op.lr = t.lr;
+    op.weight_decay = p->reg > 0 ? (float)p->reg : 0.0f;
+    if ((st = cr_opt_init(&t.opt, P, &op))) goto fail;
+
+    char settings[512];
+    snprintf(settings, sizeof settings,
+             "tower: dim %lld, %s pooling of %lld history items, batch %lld, %s lr %g, temperature %g, cold-sim %g, id dropout %g, "
+             "text %lld buckets (%lld per item)%s%s, dann %g, align %g, %lld epochs max, patience %d",
+             (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, opt_name, (double)t.lr, p->temperature,
+             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, p->domain >= 0 ? ", domain " : "",
+             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, (long long)p->epochs, p->patience);
+    t.fit.epoch = tower_epoch;
+    t.fit.model = tower_model;
+    t.fit.params = P;
+    t.fit.opt = &t.opt;
+    cr_loop_params lp = cr_loop_params_of(p);
+    cr_loop_report rep;
+    if ((st = cr_train_loop(&t.fit, p->valid, &lp, settings, &rep))) goto fail;
+    /* the loop may have restored an earlier epoch's parameters */
+    if ((st = cr_tower_refresh_items(m))) goto fail;
+    tower_fit_free(&t);
+    *out = &m->base;
+    return CR_OK;
+fail:
+    tower_fit_free(&t);
+    cr_model_free(&m->base);
+    return st;
+}
