@@ -4,7 +4,9 @@
  *
  * Shapes are given with every call; activations are row-major (batch, features). Weights live in a cr_slab
  * (core.h): a linear layer is a weight tensor (out, in) and a bias tensor (1, out). Gradients go to a slab of
- * the same layout and are ACCUMULATED (+=), so the caller zeroes them once per batch. */
+ * the same layout and are ACCUMULATED (+=), so the caller zeroes them once per batch. The layers of the `tower`
+ * model (embedding bag, layer norm, GELU, dropout, pooling, a causal transformer, the ranking losses) extend this
+ * header in nn_tower.h. */
 #ifndef CROSSREC_NN_H
 #define CROSSREC_NN_H
 
