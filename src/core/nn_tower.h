@@ -28,23 +28,6 @@
 
 #include "nn.h"
 
-/* OpenMP pragmas that vanish in builds without OpenMP (the same definition as models/model_impl.h). */
-#ifndef CR_OMP
-#ifdef _OPENMP
-#define CR_OMP(x) _Pragma(#x)
-#else
-#define CR_OMP(x)
-#endif
-#endif
-
-/* ---- linear layer through BLAS ---------------------------------------------------------------------- */
-
-/* The same contracts as cr_linear_forward / cr_linear_backward (nn.h, their scalar references), computed with
- * cblas_sgemm: y (B, out) = x (B, in) @ W^T + b (b may be NULL); dx (B, in) += dy @ W, dw (out, in) += dy^T @ x,
- * db (out) += column sums of dy (each may be NULL). Sizes must fit in int (BLAS). */
-void cr_linear_forward_blas(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out);
-void cr_linear_backward_blas(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
-                             int64_t in, int64_t out);
 
 /* ---- embedding bag ------------------------------------------------------------------------------------ */
 
