@@ -2,15 +2,13 @@
  * activations (relu, tanh), mean squared error, and a multi-layer perceptron built from them.
  *
  * Everything is a plain scalar loop over row-major float arrays with explicit sizes, except the linear layer's
- * products above a small size, which go to OpenBLAS (cblas_sgemm); the scalar loops stay as its reference
+ * products above a small size, which go to OpenBLAS (cr_linear_*_blas, nn_dense.c); the scalar loops stay as its reference
  * (cr_linear_*_ref), against which the tests check it. Scalar sums are accumulated in float in index order; the
  * BLAS products in OpenBLAS's order, which is fixed for given shapes and thread count.
  *
  * Invariants: gradients are accumulated (+=) into buffers the caller zeroed; forward passes never write
  * their inputs (except the documented in-place activation); nothing here allocates. */
 #include "nn.h"
-
-#include <cblas.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -60,33 +58,14 @@ static int use_blas(int64_t B, int64_t in, int64_t out) {
 }
 
 void cr_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out) {
-    if (!use_blas(B, in, out)) {
-        cr_linear_forward_ref(y, x, w, b, B, in, out);
-        return;
-    }
-    for (int64_t r = 0; r < B; r++) {
-        if (b) memcpy(y + r * out, b, (size_t)out * sizeof *y);
-        else memset(y + r * out, 0, (size_t)out * sizeof *y);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)out, (int)in, 1.0f, x, (int)in, w, (int)in, 1.0f, y,
-                (int)out);
+    if (use_blas(B, in, out)) cr_linear_forward_blas(y, x, w, b, B, in, out);
+    else cr_linear_forward_ref(y, x, w, b, B, in, out);
 }
 
 void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
                         int64_t in, int64_t out) {
-    if (!use_blas(B, in, out)) {
-        cr_linear_backward_ref(dx, dw, db, dy, x, w, B, in, out);
-        return;
-    }
-    if (db)
-        for (int64_t r = 0; r < B; r++)
-            for (int64_t o = 0; o < out; o++) db[o] += dy[r * out + o];
-    if (dw)     /* dw (out, in) += dy^T (out, B) x (B, in) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)B, 1.0f, dy, (int)out, x, (int)in, 1.0f, dw,
-                    (int)in);
-    if (dx)     /* dx (B, in) += dy (B, out) w (out, in) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)in, (int)out, 1.0f, dy, (int)out, w, (int)in, 1.0f, dx,
-                    (int)in);
+    if (use_blas(B, in, out)) cr_linear_backward_blas(dx, dw, db, dy, x, w, B, in, out);
+    else cr_linear_backward_ref(dx, dw, db, dy, x, w, B, in, out);
 }
 
 /* ---- activations ---- */

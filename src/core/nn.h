@@ -4,7 +4,9 @@
  *
  * Shapes are given with every call; activations are row-major (batch, features). Weights live in a cr_slab
  * (core.h): a linear layer is a weight tensor (out, in) and a bias tensor (1, out). Gradients go to a slab of
- * the same layout and are ACCUMULATED (+=), so the caller zeroes them once per batch. */
+ * the same layout and are ACCUMULATED (+=), so the caller zeroes them once per batch. The layers of the `tower`
+ * model (embedding bag, layer norm, GELU, dropout, pooling, a causal transformer, the ranking losses) extend this
+ * header in nn_tower.h. */
 #ifndef CROSSREC_NN_H
 #define CROSSREC_NN_H
 
@@ -15,6 +17,12 @@ void cr_linear_forward(float *y, const float *x, const float *w, const float *b,
 /* Given dy (B, out): dx (B, in) += dy @ W (dx may be NULL); dw (out, in) += dy^T @ x; db (out) += sum_B dy. */
 void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
                         int64_t in, int64_t out);
+/* The same contracts as cr_linear_forward / cr_linear_backward (nn.h, their scalar references), computed with
+ * cblas_sgemm: y (B, out) = x (B, in) @ W^T + b (b may be NULL); dx (B, in) += dy @ W, dw (out, in) += dy^T @ x,
+ * db (out) += column sums of dy (each may be NULL). Sizes must fit in int (BLAS). */
+void cr_linear_forward_blas(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out);
+void cr_linear_backward_blas(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
+                             int64_t in, int64_t out);
 /* Scalar references of the two (the products above go through OpenBLAS beyond a small size). */
 void cr_linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out);
 void cr_linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
