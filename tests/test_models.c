@@ -732,7 +732,8 @@ TEST(models_train_and_score_refuse_bad_arguments) {
     CHECK_STR(names[2], "bpr");
     CHECK_STR(names[3], "als");
     CHECK_STR(names[6], "ptupcdr");
-    CHECK(names[7] == NULL);
+    CHECK_STR(names[7], "tower");
+    CHECK(names[8] == NULL);
     int n_names = 4;    /* types registered later (cmf, ...) follow; the list must end with NULL */
     while (n_names < 64 && names[n_names]) n_names++;
     CHECK(n_names < 64);

@@ -34,6 +34,7 @@ static cr_train_params params_for(const char *model, const char *optimizer, int 
     p.quiet = 1;
     p.threads = 2;
     p.valid = g_split;
+    if (!strcmp(model, "tower")) p.text_buckets = 4096, p.batch = 64, p.hist_len = 8;
     return p;
 }
 
@@ -128,6 +129,12 @@ TEST(resume_emcdr_and_ptupcdr_exact) {
     fixture();
     check_resume("emcdr", "adagrad", 0);
     check_resume("ptupcdr", "adam", 0);
+    fixture_free();
+}
+
+TEST(resume_tower_exact) {
+    fixture();
+    check_resume("tower", "adam", 0);
     fixture_free();
 }
 

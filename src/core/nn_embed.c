@@ -77,6 +77,7 @@ static void rows_backward(float *dE, const float *dout, int64_t n_rows, int64_t 
             if (r % nt != t) continue;
             float a = s * (w ? w[k] : 1.0f);
             float *de = dE + (int64_t)r * d;
+            CR_OMP(omp simd)
             for (int64_t c = 0; c < d; c++) de[c] += a * g[c];
         }
     }

@@ -136,13 +136,17 @@ void cr_tower_item_forward(const cr_tower_model *m, cr_tower_item_ws *ws, const 
     const float *id = cr_slab_at(&m->params, m->t_id), *dom = cr_slab_at(&m->params, m->t_dom);
     const float *text = cr_slab_at(&m->params, m->t_text);
     const int64_t n_buckets = m->params.t[m->t_text].rows;
-    /* the text part: a weighted bag per item, summed straight from the items' bag arrays */
+    /* the text part: a weighted bag per item, summed straight from the items' bag arrays (items are
+     * independent: split over threads, each row summed in entry order) */
+    (void)n_buckets;
+    CR_OMP(omp parallel for schedule(static) if (n * d >= 65536))
     for (int64_t s = 0; s < n; s++) {
         float *xt = ws->text + s * d;
         memset(xt, 0, (size_t)d * sizeof *xt);
         for (int64_t k = m->text_ptr[items[s]]; k < m->text_ptr[items[s] + 1]; k++) {
             const float w = m->text_val[k], *e = text + (int64_t)m->text_col[k] * d;
             CR_ASSERT(m->text_col[k] < n_buckets);
+            CR_OMP(omp simd)
             for (int64_t q = 0; q < d; q++) xt[q] += w * e[q];
         }
     }

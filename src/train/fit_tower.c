@@ -46,7 +46,8 @@ typedef struct {
     double cold_sim, id_dropout, dann, align;
     /* examples */
     int64_t *dom_ptr;           /* (n_domains + 1) */
-    int64_t *dom_ev;            /* events of each domain, shuffled each epoch */
+    int64_t *dom_ev;            /* events of each domain, shuffled each epoch from dom_ev0 */
+    int64_t *dom_ev0;           /* the same in event order: every epoch's order depends on (seed, epoch) only */
     int32_t *ev_user;           /* (n_inter) user of each training event */
     float *log_q;               /* (n_items) */
     int64_t *batch_at;          /* (n_batches) first position in dom_ev */
@@ -86,9 +87,10 @@ static cr_status prepare_examples(tower_fit *t, int32_t only) {
     const int64_t nd = v->n_domains;
     t->dom_ptr = cr_calloc((size_t)nd + 2, sizeof *t->dom_ptr);
     t->dom_ev = cr_malloc(((size_t)v->n_inter + 1) * sizeof *t->dom_ev);
+    t->dom_ev0 = cr_malloc(((size_t)v->n_inter + 1) * sizeof *t->dom_ev0);
     t->ev_user = cr_malloc(((size_t)v->n_inter + 1) * sizeof *t->ev_user);
     t->log_q = cr_calloc((size_t)v->n_items + 1, sizeof *t->log_q);
-    if (!t->dom_ptr || !t->dom_ev || !t->ev_user || !t->log_q) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
+    if (!t->dom_ptr || !t->dom_ev || !t->dom_ev0 || !t->ev_user || !t->log_q) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
     for (int64_t u = 0; u < v->n_users; u++)
         for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
             t->ev_user[e] = (int32_t)u;
@@ -101,7 +103,7 @@ static cr_status prepare_examples(tower_fit *t, int32_t only) {
     memcpy(at, t->dom_ptr, (size_t)nd * sizeof *at);
     for (int64_t e = 0; e < v->n_inter; e++) {
         int32_t T = v->item_domain[v->user_items[e]];
-        if (only < 0 || T == only) t->dom_ev[at[T]++] = e;
+        if (only < 0 || T == only) t->dom_ev0[at[T]++] = e;
     }
     cr_free(at);
     /* log-Q: in-batch negatives of domain T are T's positives, drawn in proportion to their events */
@@ -130,6 +132,7 @@ static void shuffle_i64(int64_t *a, int64_t n, cr_rng *r) {
  * contrast it with). */
 static void make_batches(tower_fit *t, cr_rng *r) {
     const int64_t nd = t->v->n_domains;
+    memcpy(t->dom_ev, t->dom_ev0, (size_t)t->dom_ptr[nd] * sizeof *t->dom_ev);
     t->n_batches = 0;
     for (int64_t T = 0; T < nd; T++) {
         int64_t lo = t->dom_ptr[T], hi = t->dom_ptr[T + 1];
@@ -350,7 +353,7 @@ static const cr_model *tower_model(cr_fit *f) {
 /* ---- setup ---- */
 
 static void tower_fit_free(tower_fit *t) {
-    void *bufs[] = {t->dom_ptr, t->dom_ev, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
+    void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
                     t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
                     t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->bag_off, t->bag_idx,
                     t->bag_w, t->touched, t->seen};
