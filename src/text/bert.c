@@ -215,32 +215,28 @@ cr_status cr_bert_load(cr_bert **out, const char *path) {
         goto fail;
     c->normalize = normalize != 0;
     int64_t H = c->hidden;
-    const float *type;
+    const void *type;
+    int64_t n_type;
     if ((st = get_f32(f, "embeddings.word_embeddings.weight", c->vocab * H, &m->word)) ||
         (st = get_f32(f, "embeddings.position_embeddings.weight", c->max_pos * H, &m->pos)) ||
-        (st = get_f32(f, "embeddings.token_type_embeddings.weight", -1, &type)) ||
+        (st = cr_file_get_array(f, "embeddings.token_type_embeddings.weight", CR_DT_F32, -1, &type, &n_type)) ||
         (st = get_f32(f, "embeddings.LayerNorm.weight", H, &m->emb_ln_w)) ||
         (st = get_f32(f, "embeddings.LayerNorm.bias", H, &m->emb_ln_b)))
         goto fail;
-    const void *tp;
-    int64_t tcount;
-    cr_file_get_array(f, "embeddings.token_type_embeddings.weight", CR_DT_F32, -1, &tp, &tcount);
-    if (tcount < H || tcount % H) {
+    if (n_type < H || n_type % H) {   /* (type_vocab, H); only type 0 is used */
         st = cr_fail(CR_ERR_FORMAT, "%s: token type embeddings of %lld floats for hidden size %lld", path,
-                     (long long)tcount, (long long)H);
+                     (long long)n_type, (long long)H);
         goto fail;
     }
     m->type0 = type;
     int64_t cnt[16];
     layer_counts(c, cnt);
     for (int64_t l = 0; l < c->n_layers; l++) {
-        const float **dst[16];
         bert_layer *L = &m->layers[l];
-        const float **d[16] = {&L->wq, &L->bq, &L->wk, &L->bk, &L->wv, &L->bv, &L->wo, &L->bo, &L->ln1_w, &L->ln1_b,
-                               &L->wi, &L->bi, &L->wo2, &L->bo2, &L->ln2_w, &L->ln2_b};
-        memcpy(dst, d, sizeof d);
+        const float **dst[16] = {&L->wq, &L->bq, &L->wk, &L->bk, &L->wv, &L->bv, &L->wo, &L->bo, &L->ln1_w, &L->ln1_b,
+                                 &L->wi, &L->bi, &L->wo2, &L->bo2, &L->ln2_w, &L->ln2_b};
         for (int k = 0; k < 16; k++) {
-            char an[64];
+            char an[96];
             snprintf(an, sizeof an, "encoder.layer.%lld.%s", (long long)l, layer_names[k]);
             if ((st = get_f32(f, an, cnt[k], dst[k]))) goto fail;
         }
