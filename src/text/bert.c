@@ -464,6 +464,7 @@ cr_status cr_bert_encode(const cr_bert *m, const char *const *texts, int64_t n_t
         }
         chunk[n_chunks] = nb;
         int workers = n_chunks < th ? (int)n_chunks : th;
+        (void)workers;   /* unused without OpenMP */
         blas_single_enter();
         #pragma omp parallel num_threads(workers)
         {
