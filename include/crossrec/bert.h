@@ -113,13 +113,15 @@ const cr_wordpiece *cr_bert_vocab(const cr_bert *m);
 /* The model's tokenization of a NUL-terminated text: [CLS] ... [SEP], at most min(max, max_seq) ids. */
 cr_status cr_bert_tokenize(const cr_bert *m, const char *text, int32_t *ids, int64_t max, int64_t *n);
 /* Encodes n_texts NUL-terminated texts into out (n_texts, hidden), row i for texts[i]: the mean of the last
- * layer's token states ([CLS] and [SEP] included, as in sentence-transformers), L2-normalised. Texts are
+ * layer's token states ([CLS] and [SEP] included, as in sentence-transformers), L2-normalised when
+ * config.normalize (all-MiniLM-L6-v2: yes; eps 1e-12 as torch's F.normalize). Texts are
  * packed without padding into chunks of up to 512 tokens; each chunk runs on one of `threads` OpenMP threads
  * (cr_bert_set_threads; 0, the default, means omp_get_max_threads()) with single-threaded OpenBLAS sgemm.
  * OpenBLAS's thread count is process-wide: while any cr_bert_encode call runs it is 1, and the value from
  * before is restored when the last call returns. Results do not depend on the thread count (same bits).
  * Thread-safe: several calls may run at once on one model. CR_ERR_NOMEM. */
 cr_status cr_bert_encode(const cr_bert *m, const char *const *texts, int64_t n_texts, float *out);
+/* Threads for cr_bert_encode (0: omp_get_max_threads()). Not to be called while an encode runs on m. */
 void cr_bert_set_threads(cr_bert *m, int threads);
 void cr_bert_free(cr_bert *m);
 

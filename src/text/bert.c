@@ -85,7 +85,7 @@ void cr_bert_gelu_ref(float *y, const float *x, int64_t n) {
 /* erf by Eigen's rational approximation (odd numerator of degree 13 over even denominator of degree 8, input
  * clamped to [-4, 4] where erf is +-1 in float): within 4.3e-7 of erf, branch-free, so the loop vectorizes,
  * unlike calls to erff. The test compares it with the double-precision reference. */
-CR_CLONES void cr_bert_gelu(float *y, const float *x, int64_t n) {
+CR_CLONES static void gelu_kernel(float *y, const float *x, int64_t n) {
     #pragma omp simd
     for (int64_t k = 0; k < n; k++) {
         float v = x[k] * 0.70710678118654752f;
@@ -104,6 +104,9 @@ CR_CLONES void cr_bert_gelu(float *y, const float *x, int64_t n) {
         y[k] = 0.5f * x[k] * (1.0f + v * p / q);
     }
 }
+
+/* A plain wrapper: clang 14 emits a multiversioned function's dispatcher only where it is called. */
+void cr_bert_gelu(float *y, const float *x, int64_t n) { gelu_kernel(y, x, n); }
 
 void cr_bert_softmax_ref(float *x, int64_t rows, int64_t dim) {
     for (int64_t r = 0; r < rows; r++) {

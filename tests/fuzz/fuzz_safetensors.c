@@ -22,6 +22,7 @@ static void try_parse(const uint8_t *data, size_t size) {
         for (int64_t k = 0; k < t->nbytes; k++) sum += p[k];
         sum += (uint64_t)t->count + strlen(cr_st_dtype_name(t->dtype));
     }
+    (void)sum;
     cr_safetensors_free(st);
 }
 
