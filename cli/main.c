@@ -20,13 +20,15 @@ static const command commands[] = {
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
+    {"models", cmd_models, NULL},   /* used by `make models`; not listed */
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 static void usage(FILE *out) {
     fprintf(out, "crossrec %s — cross-domain recommendation by transfer learning\n\n", CR_VERSION_STRING);
     fprintf(out, "usage: crossrec COMMAND [options]   (crossrec COMMAND --help for its options)\n\ncommands:\n");
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (commands[i].summary) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""bert_charclass.py — character classes of the reference BERT tokenizer; writes src/text/wordpiece_tables.h.
+
+Usage (once, by hand; the output is checked in):
+    python3 -m venv /tmp/refenv && /tmp/refenv/bin/pip install tokenizers
+    /tmp/refenv/bin/python tools/ref/bert_charclass.py > src/text/wordpiece_tables.h
+
+Why: sentence-transformers tokenizes all-MiniLM-L6-v2 with HuggingFace's Rust `tokenizers` (BertNormalizer +
+BertPreTokenizer + WordPiece). Its character classes come from crates built on different Unicode versions: the
+control/format/private-use test and the punctuation and non-spacing-mark tests from an old table (about Unicode
+8), lower-casing from Rust's std (Unicode 16), NFD from unicode-normalization. utf8proc (Unicode 15 in Debian
+12) disagrees with that mix on a few hundred rare code points. To be identical for every code point, crossrec
+takes the classes from the reference itself: this script asks the reference about each of the 1,112,064 code
+points one at a time and writes
+
+  - cr_wp_removed:   dropped by clean_text (controls, format characters, private use, NUL, U+FFFD)
+  - cr_wp_space:     turned into ' ' by clean_text
+  - cr_wp_chinese:   padded with spaces by handle_chinese_chars
+  - cr_wp_punct:     split off as single tokens by BertPreTokenizer
+  - cr_wp_mark:      removed by strip_accents (applied after NFD)
+  - cr_wp_lower_fix: code points whose lower-casing differs from utf8proc_tolower (of the libutf8proc found by
+                     ctypes here), with the reference's result (one code point; U+0130 gives two, handled in C)
+  - cr_wp_nfd_keep:  code points utf8proc decomposes but the reference leaves alone
+
+as sorted inclusive ranges (first, last) or pairs. src/text/wordpiece.c uses utf8proc only for NFD and lower
+case outside these exceptions.
+"""
+import ctypes
+import ctypes.util
+import sys
+
+from tokenizers.normalizers import NFD, BertNormalizer
+from tokenizers.pre_tokenizers import BertPreTokenizer
+
+clean = BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+chinese = BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+strip = BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+lower = BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)
+nfd = NFD()
+pre = BertPreTokenizer()
+
+lib = ctypes.CDLL(ctypes.util.find_library("utf8proc") or "libutf8proc.so.2")
+lib.utf8proc_tolower.restype = ctypes.c_int32
+lib.utf8proc_tolower.argtypes = [ctypes.c_int32]
+lib.utf8proc_decompose_char.restype = ctypes.c_ssize_t
+lib.utf8proc_decompose_char.argtypes = [ctypes.c_int32, ctypes.POINTER(ctypes.c_int32), ctypes.c_ssize_t,
+                                        ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+lib.utf8proc_version.restype = ctypes.c_char_p
+UTF8PROC_DECOMPOSE = 1 << 3
+
+removed, space, chin, punct, mark, lower_fix, nfd_keep = [], [], [], [], [], [], []
+buf = (ctypes.c_int32 * 32)()
+last = ctypes.c_int(0)
+for c in range(0x110000):
+    if 0xD800 <= c < 0xE000:
+        continue
+    s = chr(c)
+    r = clean.normalize_str(s)
+    if r == "":
+        removed.append(c)
+    elif r == " " and s != " ":
+        space.append(c)
+    if chinese.normalize_str(s) == " " + s + " ":
+        chin.append(c)
+    if c != 0x20:
+        p = pre.pre_tokenize_str("a" + s + "b")
+        if len(p) == 3 and p[1][0] == s:
+            punct.append(c)
+    if strip.normalize_str(s) == "":
+        mark.append(c)
+    lo = lower.normalize_str(s)
+    if c == 0x130:
+        assert lo == "i\u0307", "U+0130 lower-cases to i + U+0307 in the reference"
+    elif len(lo) != 1:
+        sys.exit("U+%04X lower-cases to %d code points; wordpiece.c handles only U+0130" % (c, len(lo)))
+    elif ord(lo) != lib.utf8proc_tolower(c):
+        lower_fix.append((c, ord(lo)))
+    n = lib.utf8proc_decompose_char(c, buf, 32, UTF8PROC_DECOMPOSE, ctypes.byref(last))
+    ours = [buf[i] for i in range(n)]
+    ref = [ord(x) for x in nfd.normalize_str(s)]
+    if ours != ref:
+        if ref != [c]:
+            sys.exit("U+%04X: NFD %s in the reference, %s in utf8proc: not handled" % (c, ref, ours))
+        nfd_keep.append(c)
+
+
+def ranges(cs):
+    out = []
+    for c in cs:
+        if out and out[-1][1] == c - 1:
+            out[-1][1] = c
+        else:
+            out.append([c, c])
+    return out
+
+
+def emit(name, rows, what):
+    print("/* %s (%d entries) */" % (what, len(rows)))
+    print("static const uint32_t %s[][2] = {" % name)
+    line = "   "
+    for a, b in rows:
+        item = " {0x%X, 0x%X}," % (a, b)
+        if len(line) + len(item) > 116:
+            print(line)
+            line = "   "
+        line += item
+    if line.strip():
+        print(line)
+    if not rows:
+        print("    {0xFFFFFFFF, 0}")
+    print("};\n")
+
+
+import tokenizers  # noqa: E402  (version for the header)
+
+print("/* wordpiece_tables.h — generated by tools/ref/bert_charclass.py from HuggingFace tokenizers %s and"
+      % tokenizers.__version__)
+print(" * utf8proc %s; do not edit. Character classes of the reference BERT tokenizer (see the script). */"
+      % lib.utf8proc_version().decode())
+print("#ifndef CROSSREC_WORDPIECE_TABLES_H\n#define CROSSREC_WORDPIECE_TABLES_H\n\n#include <stdint.h>\n")
+emit("cr_wp_removed", ranges(removed), "dropped by clean_text, ranges")
+emit("cr_wp_space", ranges(space), "turned into a space by clean_text, ranges")
+emit("cr_wp_chinese", ranges(chin), "padded with spaces (CJK ideographs), ranges")
+emit("cr_wp_punct", ranges(punct), "split off as punctuation, ranges")
+emit("cr_wp_mark", ranges(mark), "removed by strip_accents after NFD, ranges")
+emit("cr_wp_lower_fix", lower_fix, "lower case (from, to) where utf8proc_tolower differs")
+emit("cr_wp_nfd_keep", ranges(nfd_keep), "not decomposed by the reference although utf8proc does, ranges")
+print("#endif")
