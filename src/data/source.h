@@ -1,4 +1,5 @@
-/* source.h — private to src/data: the byte source under the table readers.
+/* source.h — private to src/data (and src/text/wordvec.c, which reads word vector files through it): the byte
+ * source under the table readers.
  *
  * A cr_source yields the bytes of a file descriptor or a memory buffer, inflating gzip data (detected by the
  * magic bytes 1f 8b, concatenated members allowed) on the way. Plain memory buffers are not copied: the
