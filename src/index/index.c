@@ -25,9 +25,13 @@
 /* Single-query search runs on one thread below this many multiply-adds (a parallel region costs a few us). */
 #define PARALLEL_MIN_MACS ((int64_t)1 << 16)
 /* Batch blocks: queries x items per sgemm, when the memory cap allows; items a multiple of CR_INDEX_CHUNK. The
- * score block (QB x IB floats, 1 MiB) and the item block (IB x dim) stay in a core's L2 cache while scanned. */
-#define QB 128
-#define IB 2048
+ * score block (QB x IB floats, 1 MiB) stays in a core's L2 cache until it is scanned; many queries per block
+ * spread sgemm's packing of the item block (measured on 50,000 x 64: 512 x 512 used ~15% less CPU than
+ * 128 x 2048). */
+#define QB 512
+#define IB 512
+/* Single query: items scored per kernel call, then scanned (a multiple of CR_INDEX_CHUNK; on the stack). */
+#define SPAN 512
 
 cr_index_params cr_index_default_params(void) {
     cr_index_params p = {0};
@@ -447,18 +451,26 @@ static double norm2(const float *q, int64_t d) {
     return sqrt(s);
 }
 
-/* Scans scores s of items base .. base+n-1 (one chunk, n <= 64, chunk index ch) into the collector. */
-static inline cr_status scan_chunk(const cr_index_kernels *K, collector *c, const filter *f, const float *s, int64_t n, int32_t base,
-                                   double E) {
-    uint64_t m = K->mask_ge(s, n, coll_thr(c, E));
-    while (m) {
-        int b = __builtin_ctzll(m);
-        m &= m - 1;
-        if ((double)s[b] + E < c->tau || !eligible(f, base + b)) continue;
-        cr_status st = coll_add(c, base + b, s[b], E);
+/* Offers the fast scores s[0..n) of items base .. base+n-1 to the collector. The scan compares them with one
+ * threshold from the largest chunk norm in the range (cn_max); a hit is then checked with its own chunk's
+ * bound. pos: scratch of n. */
+static inline cr_status scan_scores(const cr_index_kernels *K, collector *c, const filter *f, const float *s, int64_t n, int32_t base,
+                                    bound bd, double qn, const double *cn, double cn_max, int32_t *pos) {
+    int64_t m = K->find_ge(s, n, coll_thr(c, err_bound(bd.alpha, bd.abs_slack, qn, cn_max)), pos);
+    for (int64_t j = 0; j < m; j++) {
+        int32_t i = base + pos[j];
+        double E = err_bound(bd.alpha, bd.abs_slack, qn, cn[i / CR_INDEX_CHUNK]);
+        if ((double)s[pos[j]] + E < c->tau || !eligible(f, i)) continue;
+        cr_status st = coll_add(c, i, s[pos[j]], E);
         if (st) return st;
     }
     return CR_OK;
+}
+
+static inline double max_of(const double *a, int64_t from, int64_t to) {
+    double m = 0;
+    for (int64_t t = from; t < to; t++) m = a[t] > m ? a[t] : m;
+    return m;
 }
 
 /* Rescores the candidates of collectors cs[0..nc) (those still >= their own tau) with the reference formula
@@ -521,14 +533,16 @@ cr_status cr_index_search(const cr_index *ix, const float *q, const int32_t *exc
 #ifdef _OPENMP
         g = omp_get_thread_num();
 #endif
-        /* thread g scans chunks [c0, c1) */
+        /* thread g scans chunks [c0, c1), SPAN items at a time */
         int64_t c0 = ix->n_chunks * g / T, c1 = ix->n_chunks * (g + 1) / T;
-        float s[CR_INDEX_CHUNK];
-        for (int64_t ch = c0; ch < c1 && !fail; ch++) {
-            int64_t i0 = ch * CR_INDEX_CHUNK, n = ix->n - i0 < CR_INDEX_CHUNK ? ix->n - i0 : CR_INDEX_CHUNK;
-            if (f16) K->dots_f16(qh, ix->items_h + i0 * ix->dim_h, n, ix->dim_h, s);
-            else K->dots_f32(q, ix->items + i0 * d, n, d, s);
-            fail = scan_chunk(K, &cs[g], &f, s, n, (int32_t)i0, err_bound(bd.alpha, bd.abs_slack, qn, cn[ch])) != CR_OK;
+        float s[SPAN];
+        int32_t pos[SPAN];
+        for (int64_t ch = c0; ch < c1 && !fail; ch += SPAN / CR_INDEX_CHUNK) {
+            int64_t ch_end = ch + SPAN / CR_INDEX_CHUNK < c1 ? ch + SPAN / CR_INDEX_CHUNK : c1;
+            int64_t i0 = ch * CR_INDEX_CHUNK, i1 = ch_end * CR_INDEX_CHUNK < ix->n ? ch_end * CR_INDEX_CHUNK : ix->n;
+            if (f16) K->dots_f16(qh, ix->items_h + i0 * ix->dim_h, i1 - i0, ix->dim_h, s);
+            else K->dots_f32(q, ix->items + i0 * d, i1 - i0, d, s);
+            fail = scan_scores(K, &cs[g], &f, s, i1 - i0, (int32_t)i0, bd, qn, cn, max_of(cn, ch, ch_end), pos) != CR_OK;
         }
     }
     if (!fail) finish(ix, f16, q, cs, T, &t, items, scores, n_found);
@@ -544,13 +558,14 @@ typedef struct {
     float *Yf;              /* (ib, dim_h) decoded float16 item block, F16 only */
     collector *cs;          /* (qb) */
     double *qn;             /* (qb) */
+    int32_t *pos;           /* (ib) scan hits */
     topsel t;
     int64_t qb;
 } worker;
 
 static void worker_free(worker *w) {
     for (int64_t r = 0; w->cs && r < w->qb; r++) coll_free(&w->cs[r]);
-    cr_free(w->S), cr_free(w->Yf), cr_free(w->cs), cr_free(w->qn);
+    cr_free(w->S), cr_free(w->Yf), cr_free(w->cs), cr_free(w->qn), cr_free(w->pos);
     sel_free(&w->t);
     memset(w, 0, sizeof *w);
 }
@@ -561,6 +576,7 @@ static cr_status worker_init(worker *w, const cr_index *ix, int f16, int64_t qb,
     if (f16) bad |= !(w->Yf = cr_malloc((size_t)(ib * ix->dim_h) * sizeof *w->Yf));
     bad |= !(w->cs = cr_calloc((size_t)qb, sizeof *w->cs));
     bad |= !(w->qn = cr_malloc((size_t)qb * sizeof *w->qn));
+    bad |= !(w->pos = cr_malloc((size_t)ib * sizeof *w->pos));
     if (!bad) w->qb = qb;
     for (int64_t r = 0; r < qb && !bad; r++) bad = coll_init(&w->cs[r], k) != CR_OK;
     if (!bad) bad = sel_init(&w->t, k) != CR_OK;
@@ -597,16 +613,12 @@ static cr_status batch_block(const cr_index *ix, worker *w, int f16, const float
         /* S (nq, nb) = Q block (nq, d) . Y block (nb, d)^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, (int)d, 1.0f, Q + q0 * d, (int)d, Y, (int)ldy, 0.0f, w->S,
                     (int)nb);
+        double bn = max_of(cn, i0 / CR_INDEX_CHUNK, (i0 + nb + CR_INDEX_CHUNK - 1) / CR_INDEX_CHUNK);
         for (int64_t r = 0; r < nq; r++) {
             if (w->qn[r] * maxn > FAST_NORM_LIMIT) continue;
             filter f = make_filter(ix, p, ex_ptr, ex, q0 + r);
-            const float *s = w->S + r * nb;
-            for (int64_t c = 0; c < nb; c += CR_INDEX_CHUNK) {
-                int64_t n = nb - c < CR_INDEX_CHUNK ? nb - c : CR_INDEX_CHUNK;
-                double E = err_bound(bd.alpha, bd.abs_slack, w->qn[r], cn[(i0 + c) / CR_INDEX_CHUNK]);
-                cr_status st = scan_chunk(K, &w->cs[r], &f, s + c, n, (int32_t)(i0 + c), E);
-                if (st) return st;
-            }
+            cr_status st = scan_scores(K, &w->cs[r], &f, w->S + r * nb, nb, (int32_t)i0, bd, w->qn[r], cn, bn, w->pos);
+            if (st) return st;
         }
     }
     for (int64_t r = 0; r < nq; r++) {

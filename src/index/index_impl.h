@@ -29,8 +29,8 @@ typedef struct {
     void (*dots_f32)(const float *q, const float *Y, int64_t n, int64_t d, float *out);
     /* The same over float16 rows dh halves apart (dh a multiple of 8, zero-padded); q has dh floats. */
     void (*dots_f16)(const float *q, const uint16_t *Y, int64_t n, int64_t dh, float *out);
-    /* Bit i set when s[i] >= thr, for i < n <= 64. */
-    uint64_t (*mask_ge)(const float *s, int64_t n, float thr);
+    /* Writes the positions i < n with s[i] >= thr, ascending, to pos (room for n); returns their number. */
+    int64_t (*find_ge)(const float *s, int64_t n, float thr, int32_t *pos);
     void (*to_f16)(const float *x, uint16_t *h, int64_t n);
     void (*to_f32)(const uint16_t *h, float *x, int64_t n);
 } cr_index_kernels;

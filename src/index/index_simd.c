@@ -76,13 +76,16 @@ static void dots_f16_portable(const float *q, const uint16_t *Y, int64_t n, int6
     }
 }
 
-static uint64_t mask_ge_portable(const float *s, int64_t n, float thr) {
-    uint64_t m = 0;
-    for (int64_t i = 0; i < n; i++) m |= (uint64_t)(s[i] >= thr) << i;
+static int64_t find_ge_portable(const float *s, int64_t n, float thr, int32_t *pos) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        pos[m] = (int32_t)i;
+        m += s[i] >= thr;   /* branch-free: a hit is rare once the top-K has filled */
+    }
     return m;
 }
 
-static const cr_index_kernels portable = {"portable", dots_f32_portable, dots_f16_portable, mask_ge_portable, to_f16_portable,
+static const cr_index_kernels portable = {"portable", dots_f32_portable, dots_f16_portable, find_ge_portable, to_f16_portable,
                                           to_f32_portable};
 
 /* ---- AVX2 + FMA + F16C ---------------------------------------------------------------------------------- */
@@ -181,13 +184,27 @@ AVX2 static void dots_f16_avx2(const float *q, const uint16_t *Y, int64_t n, int
     }
 }
 
-AVX2 static uint64_t mask_ge_avx2(const float *s, int64_t n, float thr) {
+/* 64 scores per step: the maximum of eight vectors against thr rejects the step with one compare (the common
+ * case once the top-K has filled); a step with a hit is resolved with eight masks. */
+AVX2 static int64_t find_ge_avx2(const float *s, int64_t n, float thr, int32_t *pos) {
     __m256 t = _mm256_set1_ps(thr);
-    uint64_t m = 0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        m |= (uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i), t, _CMP_GE_OQ)) << i;
-    for (; i < n; i++) m |= (uint64_t)(s[i] >= thr) << i;
+    int64_t m = 0, i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m256 v0 = _mm256_loadu_ps(s + i), v1 = _mm256_loadu_ps(s + i + 8), v2 = _mm256_loadu_ps(s + i + 16), v3 = _mm256_loadu_ps(s + i + 24);
+        __m256 v4 = _mm256_loadu_ps(s + i + 32), v5 = _mm256_loadu_ps(s + i + 40), v6 = _mm256_loadu_ps(s + i + 48), v7 = _mm256_loadu_ps(s + i + 56);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_max_ps(v0, v1), _mm256_max_ps(v2, v3)), _mm256_max_ps(_mm256_max_ps(v4, v5), _mm256_max_ps(v6, v7)));
+        if (!_mm256_movemask_ps(_mm256_cmp_ps(mx, t, _CMP_GE_OQ))) continue;
+        __m256 vs[8] = {v0, v1, v2, v3, v4, v5, v6, v7};
+        for (int g = 0; g < 8; g++) {
+            unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(vs[g], t, _CMP_GE_OQ));
+            while (bits) {
+                pos[m++] = (int32_t)(i + 8 * g + __builtin_ctz(bits));
+                bits &= bits - 1;
+            }
+        }
+    }
+    for (; i < n; i++)
+        if (s[i] >= thr) pos[m++] = (int32_t)i;
     return m;
 }
 
@@ -207,7 +224,7 @@ AVX2 static void to_f32_avx2(const uint16_t *h, float *x, int64_t n) {
     for (; i < n; i++) x[i] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h[i])));
 }
 
-static const cr_index_kernels avx2 = {"avx2", dots_f32_avx2, dots_f16_avx2, mask_ge_avx2, to_f16_avx2, to_f32_avx2};
+static const cr_index_kernels avx2 = {"avx2", dots_f32_avx2, dots_f16_avx2, find_ge_avx2, to_f16_avx2, to_f32_avx2};
 
 static int cpu_has_avx2(void) {
     __builtin_cpu_init();
