@@ -67,7 +67,10 @@ typedef struct {
     cr_index_precision precision;   /* default CR_INDEX_F32 */
     int threads;                /* OpenMP threads, 0: OpenMP default. Results do not depend on it. */
     int64_t mem_cap;            /* batch search: bytes for the (query block x item block) score buffers of all
-                                   threads together (default 64 MiB; at least 64 floats per thread are used) */
+                                   threads together (default 64 MiB; blocks are at most 512 x 512, 1 MiB, per
+                                   thread; at least 64 floats per thread are used). Per thread also: K + 2K + 64
+                                   candidate slots per query of the block, and with CR_INDEX_F16 the decoded item
+                                   block (item block x dim floats). */
 } cr_index_search_params;
 
 cr_index_search_params cr_index_search_default_params(void);

@@ -418,12 +418,12 @@ static inline cr_status coll_add(collector *c, int32_t i, float s, double E) {
     return CR_OK;
 }
 
-/* The threshold for fast scores of a chunk with bound E: float, rounded down, so no candidate is missed. */
+/* The threshold for fast scores of a chunk with bound E, as a float at or below tau - E, so that no candidate
+ * is missed: lowered by 2^-20 relative (more than the half float ulp the conversion may round up) and by
+ * FLT_MIN (for a threshold near zero). */
 static inline float coll_thr(const collector *c, double E) {
-    if (c->tau == -INFINITY) return -INFINITY;
     double t = c->tau - E;
-    float f = (float)t;
-    return (double)f > t ? nextafterf(f, -INFINITY) : f;
+    return (float)(t - fabs(t) * 0x1p-20 - FLT_MIN);
 }
 
 /* The bound on |fast - reference| for a query of norm qn over rows of norm <= rn (index.h): float32 dot
@@ -453,16 +453,24 @@ static double norm2(const float *q, int64_t d) {
 
 /* Offers the fast scores s[0..n) of items base .. base+n-1 to the collector. The scan compares them with one
  * threshold from the largest chunk norm in the range (cn_max); a hit is then checked with its own chunk's
- * bound. pos: scratch of n. */
+ * bound. While the collector's heap is not full (threshold -inf) the range is taken one chunk at a time, so
+ * that the threshold rises early instead of every item of the first range becoming a candidate. pos: scratch
+ * of n. */
 static inline cr_status scan_scores(const cr_index_kernels *K, collector *c, const filter *f, const float *s, int64_t n, int32_t base,
                                     bound bd, double qn, const double *cn, double cn_max, int32_t *pos) {
-    int64_t m = K->find_ge(s, n, coll_thr(c, err_bound(bd.alpha, bd.abs_slack, qn, cn_max)), pos);
-    for (int64_t j = 0; j < m; j++) {
-        int32_t i = base + pos[j];
-        double E = err_bound(bd.alpha, bd.abs_slack, qn, cn[i / CR_INDEX_CHUNK]);
-        if ((double)s[pos[j]] + E < c->tau || !eligible(f, i)) continue;
-        cr_status st = coll_add(c, i, s[pos[j]], E);
-        if (st) return st;
+    double E_max = err_bound(bd.alpha, bd.abs_slack, qn, cn_max);
+    for (int64_t at = 0; at < n;) {
+        int64_t len = c->nh < c->k && n - at > CR_INDEX_CHUNK ? CR_INDEX_CHUNK : n - at;
+        int64_t m = K->find_ge(s + at, len, coll_thr(c, E_max), pos);
+        for (int64_t j = 0; j < m; j++) {
+            int64_t o = at + pos[j];
+            int32_t i = base + (int32_t)o;
+            double E = err_bound(bd.alpha, bd.abs_slack, qn, cn[i / CR_INDEX_CHUNK]);
+            if ((double)s[o] + E < c->tau || !eligible(f, i)) continue;
+            cr_status st = coll_add(c, i, s[o], E);
+            if (st) return st;
+        }
+        at += len;
     }
     return CR_OK;
 }
@@ -638,12 +646,12 @@ cr_status cr_index_search_batch(const cr_index *ix, const float *Q, int64_t nq, 
     cr_status st = check_batch(ix, Q, nq, ex_ptr, ex, p);
     if (st || nq == 0) return st;
     int f16 = p->precision == CR_INDEX_F16;
-    /* Block sizes: at most QB queries (fewer so that every thread gets a block) x IB items, fewer queries and
-     * then fewer items (a multiple of the chunk) when the cap per thread requires it. */
+    /* Block sizes: at most QB queries x IB items; the queries split into a multiple of T blocks of equal size
+     * (so that the threads finish together); fewer queries, then fewer items (a multiple of the chunk) when
+     * the cap per thread requires it. */
     int T = threads_of(p);
     if (T > 256) T = 256;
-    int64_t qb = (nq + T - 1) / T;
-    if (qb > QB) qb = QB;
+    int64_t rounds = (nq + (int64_t)T * QB - 1) / ((int64_t)T * QB), qb = (nq + T * rounds - 1) / (T * rounds);
     int64_t cap = (p->mem_cap > 0 ? p->mem_cap : cr_index_search_default_params().mem_cap) / T / (int64_t)sizeof(float);
     int64_t n_round = (ix->n + CR_INDEX_CHUNK - 1) / CR_INDEX_CHUNK * CR_INDEX_CHUNK;
     int64_t ib = IB < n_round ? IB : n_round;
