@@ -14,7 +14,9 @@
  * over blocks of items, plus an underflow term), an item can be in the reference top-K only if its fast score
  * is within 2E of the K-th best; those candidates are rescored with the reference formula and ranked in the
  * reference order. Items, order and scores are therefore identical, bit for bit, to the reference at any
- * thread count, block size and kernel, ties and near-ties included.
+ * thread count, block size and kernel, ties and near-ties included. (A query with |q| max|y| > 1e36, whose
+ * float32 scores could overflow, is scored by the reference directly.) Typically K + a few items are
+ * rescored; many items within 2E of the K-th score (duplicated rows) make the candidate lists grow.
  *
  * Item and query values must be finite (checked: CR_ERR_ARG). Thread-safety: an index is read-only after
  * init; any number of searches may run on it at once. */
