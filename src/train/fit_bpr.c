@@ -82,14 +82,19 @@ float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const floa
     return loss;
 }
 
+/* Who counts the optimizer's steps: the sample itself, the sample atomically (hogwild workers sharing an Adam
+ * optimizer, whose bias correction reads the count), or the worker's caller once per run (hogwild with sgd or
+ * adagrad, which never read it: one contended atomic per sample would cost more than the update). */
+enum { STEP_OWN, STEP_SHARED, STEP_CALLER };
+
 /* One sample (cr_mf_pair_step, train_impl.h), rows given by slab offsets. The optimizer step is counted before
- * the updates (atomically when hogwild workers share the optimizer), so Adam's bias correction of sample k uses
- * t = k. A weight of exactly 1 (bpr) multiplies nothing, which is the same in every bit. */
+ * the updates, so Adam's bias correction of sample k uses t = k. A weight of exactly 1 (bpr) multiplies
+ * nothing, which is the same in every bit. */
 static inline float pair_step(cr_optimizer *o, cr_slab *P, int64_t ou, int64_t oi, int64_t oj, int64_t dim, float w, float lr,
-                              float *grad, int atomic_step) {
+                              float *grad, int step_mode) {
     float *gu = grad, *gi = gu + dim, *gj = gi + dim;
-    if (atomic_step) __atomic_fetch_add(&o->step, 1, __ATOMIC_RELAXED);
-    else cr_opt_step(o);
+    if (step_mode == STEP_SHARED) __atomic_fetch_add(&o->step, 1, __ATOMIC_RELAXED);
+    else if (step_mode == STEP_OWN) cr_opt_step(o);
     float l = cr_bpr_grad(P->data + ou, P->data + oi, P->data + oj, dim, gu, gi, gj);
     /* the weight scales the data term, hence its gradients; the optimizer's L2 stays unweighted */
     if (w != 1.0f)
@@ -104,7 +109,7 @@ static inline float pair_step(cr_optimizer *o, cr_slab *P, int64_t ou, int64_t o
 float cr_mf_pair_step(cr_optimizer *o, cr_slab *params, int64_t dim, int32_t u, int32_t i, int32_t j, float w, float lr,
                       float *grad) {
     const int64_t uo = params->t[0].offset, io = params->t[1].offset;
-    return pair_step(o, params, uo + (int64_t)u * dim, io + (int64_t)i * dim, io + (int64_t)j * dim, dim, w, lr, grad, 0);
+    return pair_step(o, params, uo + (int64_t)u * dim, io + (int64_t)i * dim, io + (int64_t)j * dim, dim, w, lr, grad, STEP_OWN);
 }
 
 typedef struct {
@@ -197,7 +202,8 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
     cr_rng rev = *rev_in, rneg = *rneg_in;
     bpr_sample ring[RING];
     double total = 0.0, used = 0.0;
-    int64_t skipped = 0;
+    int64_t skipped = 0, applied = 0;
+    const int step_mode = b->workers <= 1 ? STEP_OWN : b->opt.p.kind == CR_OPT_ADAM ? STEP_SHARED : STEP_CALLER;
     /* at time t, sample t is drawn and sample t - AHEAD_EVENT is applied */
     for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
         if (t < n) {
@@ -268,11 +274,13 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
             }
             int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
             float w = b->weight ? b->weight[b->item_domain[x->i]] : 1.0f;
-            float l = pair_step(&b->opt, P, ou, oi, oj, dim, w, b->lr, grad, b->workers > 1);
+            float l = pair_step(&b->opt, P, ou, oi, oj, dim, w, b->lr, grad, step_mode);
             total += (double)w * l;
             used += w;
+            applied++;
         }
     }
+    if (step_mode == STEP_CALLER) __atomic_fetch_add(&b->opt.step, applied, __ATOMIC_RELAXED);
     out->total = total, out->used = used, out->skipped = skipped;
 }
 
