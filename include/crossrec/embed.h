@@ -3,8 +3,8 @@
  *
  *   hash-tfidf   the TF-IDF item x bucket matrix (cr_text_item_matrix, default hashing and weights), projected
  *                to dim columns by a fixed sparse random sign matrix (sparse Johnson-Lindenstrauss: every bucket
- *                adds +-w to CR_EMBED_JL_NNZ distinct columns drawn with cr_rng seeded `seed`), then each row
- *                L2-normalised. When n_buckets <= dim the matrix is densified directly instead (column b = bucket
+ *                adds +-w to CR_EMBED_JL_NNZ columns given by a 64-bit hash of (seed, bucket); src/text/embed.c
+ *                has the exact rule), then each row L2-normalised. When n_buckets <= dim the matrix is densified directly instead (column b = bucket
  *                b, the rest zero).
  *   minilm       all-MiniLM-L6-v2 (cr_bert_load of `path`, default models/minilm.crm; cr_bert_encode), 384-d.
  *   wordvec      word vectors from `path` (cr_wordvec_load; cr_wordvec_item_matrix, TF-IDF pooling), their dim.
@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define CR_EMBED_JL_NNZ 4               /* non-zeros per bucket of the hash-tfidf projection */
-#define CR_EMBED_MAX_DIM 65536
+#define CR_EMBED_MAX_DIM 65536          /* columns are 16-bit fractions of dim */
 #define CR_EMBED_DEFAULT_MINILM "models/minilm.crm"
 
 typedef enum { CR_EMBED_HASH_TFIDF = 1, CR_EMBED_MINILM, CR_EMBED_WORDVEC } cr_embed_method;
