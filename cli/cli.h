@@ -54,5 +54,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_similar_text(int argc, char **argv);
 
 #endif

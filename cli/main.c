@@ -19,6 +19,8 @@ static const command commands[] = {
     {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr) on a split's training part (.crm)"},
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
+    {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors) as a NumPy .npy file"},
+    {"similar-text", cmd_similar_text, "an item's nearest items by text (cosine), in its domain or any"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
     {"models", cmd_models, NULL},   /* used by `make models`; not listed */
 };
@@ -28,7 +30,7 @@ static void usage(FILE *out) {
     fprintf(out, "crossrec %s — cross-domain recommendation by transfer learning\n\n", CR_VERSION_STRING);
     fprintf(out, "usage: crossrec COMMAND [options]   (crossrec COMMAND --help for its options)\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].summary) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        if (commands[i].summary) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv) {

@@ -125,6 +125,22 @@ cr_status cr_file_get_str(const cr_file *f, const char *key, const char **v);
 cr_status cr_file_get_array(const cr_file *f, const char *name, cr_dtype dt, int64_t want_count,
                             const void **data, int64_t *count);
 
+/* ---- NumPy .npy (src/io/npy.c) ---- */
+
+/* Writes the .npy v1.0 header of a C-order float32 ('<f4') matrix of shape (rows, cols) into buf, exactly as
+ * numpy.save does (NumPy >= 1.24: 21 - digits(rows) spaces of room to grow, padded to 64 bytes with spaces and
+ * a final '\n'); *len = its size (a multiple of 64). CR_ERR_ARG for a negative shape or cap too small (256 is
+ * always enough). */
+cr_status cr_npy_header_f32(int64_t rows, int64_t cols, char *buf, size_t cap, size_t *len);
+/* Writes data (rows, cols), row-major, as a .npy file at path, atomically (temp file next to it + fsync +
+ * rename + fsync of the directory): a failure leaves no file at path (an older one stays untouched) and no
+ * temp file. "-": standard output. CR_ERR_IO naming the path; CR_ERR_ARG; CR_ERR_NOMEM. */
+cr_status cr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols);
+/* Reads a .npy v1.0 file of a 2-d C-order '<f4' matrix. *data (caller cr_free()s) holds rows * cols floats.
+ * CR_ERR_IO (open/read), CR_ERR_FORMAT naming the path for another version, dtype, order, rank, or a data size
+ * that does not match the shape; CR_ERR_NOMEM. On error *data is NULL. */
+cr_status cr_npy_read_f32(const char *path, float **data, int64_t *rows, int64_t *cols);
+
 #ifdef __cplusplus
 }
 #endif
