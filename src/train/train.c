@@ -60,13 +60,13 @@ cr_train_params cr_train_default_params(void) {
     p.cg_steps = 3;
     p.source_weight = 0.5;
     p.pool = "attention";
-    p.hist_len = 50;
+    p.hist_len = 20;
     p.batch = 256;
     p.cold_sim = 0.5;
     p.id_dropout = 0.5;
     p.temperature = 0.05;
-    p.text_buckets = 1 << 18;
-    p.text_per_item = 48;
+    p.text_buckets = 1 << 16;
+    p.text_per_item = 24;
     return p;
 }
 
