@@ -101,11 +101,16 @@ fail:
 cr_status cr_tower_item_ws_init(cr_tower_item_ws *ws, const cr_tower_model *m, int64_t cap) {
     memset(ws, 0, sizeof *ws);
     const int64_t d = m->dim, na = cr_mlp_act_size(&m->item_mlp, cap);
-    int64_t total = 2 * cap * d + 2 * na + 2 * cap * d + cap;
+    int64_t total = 2 * cap * d + 2 * na + 2 * cap * d + cap, longest = 0;
+    for (int64_t i = 0; i < m->base.n_items; i++)
+        if (m->text_ptr[i + 1] - m->text_ptr[i] > longest) longest = m->text_ptr[i + 1] - m->text_ptr[i];
+    ws->cap_bag = cap * longest;
     ws->buf = cr_malloc((size_t)total * sizeof(float));
     ws->bag_off = cr_malloc(((size_t)cap + 1) * sizeof *ws->bag_off);
+    ws->bag_idx = cr_malloc(((size_t)ws->cap_bag + 1) * sizeof *ws->bag_idx);
+    ws->bag_w = cr_malloc(((size_t)ws->cap_bag + 1) * sizeof *ws->bag_w);
     ws->use_id = cr_malloc((size_t)cap + 1);
-    if (!ws->buf || !ws->bag_off || !ws->use_id) {
+    if (!ws->buf || !ws->bag_off || !ws->bag_idx || !ws->bag_w || !ws->use_id) {
         cr_tower_item_ws_free(ws);
         return cr_fail(CR_ERR_NOMEM, "out of memory for the item tower's scratch (%lld items)", (long long)cap);
     }
@@ -125,6 +130,8 @@ void cr_tower_item_ws_free(cr_tower_item_ws *ws) {
     if (!ws) return;
     cr_free(ws->buf);
     cr_free(ws->bag_off);
+    cr_free(ws->bag_idx);
+    cr_free(ws->bag_w);
     cr_free(ws->use_id);
     memset(ws, 0, sizeof *ws);
 }
@@ -134,22 +141,16 @@ void cr_tower_item_forward(const cr_tower_model *m, cr_tower_item_ws *ws, const 
     const int64_t d = m->dim;
     CR_ASSERT(n <= ws->cap);
     const float *id = cr_slab_at(&m->params, m->t_id), *dom = cr_slab_at(&m->params, m->t_dom);
-    const float *text = cr_slab_at(&m->params, m->t_text);
-    const int64_t n_buckets = m->params.t[m->t_text].rows;
-    /* the text part: a weighted bag per item, summed straight from the items' bag arrays (items are
-     * independent: split over threads, each row summed in entry order) */
-    (void)n_buckets;
-    CR_OMP(omp parallel for schedule(static) if (n * d >= 65536))
+    /* the text part: the items' weighted bags of bucket embeddings */
+    int64_t nb = 0;
+    ws->bag_off[0] = 0;
     for (int64_t s = 0; s < n; s++) {
-        float *xt = ws->text + s * d;
-        memset(xt, 0, (size_t)d * sizeof *xt);
-        for (int64_t k = m->text_ptr[items[s]]; k < m->text_ptr[items[s] + 1]; k++) {
-            const float w = m->text_val[k], *e = text + (int64_t)m->text_col[k] * d;
-            CR_ASSERT(m->text_col[k] < n_buckets);
-            CR_OMP(omp simd)
-            for (int64_t q = 0; q < d; q++) xt[q] += w * e[q];
-        }
+        for (int64_t k = m->text_ptr[items[s]]; k < m->text_ptr[items[s] + 1]; k++)
+            ws->bag_idx[nb] = m->text_col[k], ws->bag_w[nb++] = m->text_val[k];
+        ws->bag_off[s + 1] = nb;
     }
+    cr_embbag_forward(ws->text, cr_slab_at(&m->params, m->t_text), m->params.t[m->t_text].rows, d, ws->bag_off, ws->bag_idx,
+                      ws->bag_w, n, CR_BAG_SUM);
     for (int64_t s = 0; s < n; s++) {
         const int32_t i = items[s];
         ws->use_id[s] = m->item_known[i] && (!use_id || use_id[s]);

@@ -61,7 +61,10 @@ typedef struct {
     float *x0, *text;           /* (cap, dim) the tower's input, and its text part alone */
     float *pre, *acts;          /* (cr_mlp_act_size(item_mlp, cap)) */
     float *gpre, *g, *norm;     /* (cap, dim), (cap, dim), (cap) */
-    int64_t *bag_off;           /* (cap + 1) */
+    int64_t *bag_off;           /* (cap + 1) the items' text bags, gathered for the embedding bag */
+    int32_t *bag_idx;           /* (cap_bag) buckets */
+    float *bag_w;               /* (cap_bag) weights */
+    int64_t cap_bag;            /* cap times the longest bag of the model's items */
     uint8_t *use_id;            /* (cap) */
     float *buf;
 } cr_tower_item_ws;
@@ -69,7 +72,8 @@ cr_status cr_tower_item_ws_init(cr_tower_item_ws *ws, const cr_tower_model *m, i
 void cr_tower_item_ws_free(cr_tower_item_ws *ws);
 
 /* g for items[0..n) (n <= ws->cap) into ws->g; use_id[s] says whether item s's id embedding enters (training
- * drops some; NULL: every known item's). Fills every ws buffer the backward pass reads. */
+ * drops some; NULL: every known item's). Fills every ws buffer the backward pass reads, the gathered text bags
+ * (bag_off, bag_idx, bag_w: the embedding bag's backward input) included. */
 void cr_tower_item_forward(const cr_tower_model *m, cr_tower_item_ws *ws, const int32_t *items, int64_t n,
                            const uint8_t *use_id);
 

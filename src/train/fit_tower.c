@@ -42,7 +42,7 @@ typedef struct {
     cr_optimizer opt;
     float lr;
     uint64_t seed;
-    int64_t B, L, d, cap, cap_text;
+    int64_t B, L, d, cap;
     double cold_sim, id_dropout, dann, align;
     /* examples */
     int64_t *dom_ptr;           /* (n_domains + 1) */
@@ -73,10 +73,7 @@ typedef struct {
     int32_t *labels;            /* (cap) */
     float *al_a, *al_b, *al_da, *al_db, *al_scratch;   /* (cap, d) x4, infonce scratch */
     int32_t *al_slot;           /* (cap) */
-    int64_t *bag_off;           /* (cap + 1) */
-    int32_t *bag_idx;           /* (cap_text) */
-    float *bag_w;               /* (cap_text) */
-    int32_t *touched;           /* (cap_text) text rows touched */
+    int32_t *touched;           /* (iw.cap_bag) text rows touched */
     uint8_t *seen;              /* (n_buckets) */
 } tower_fit;
 
@@ -291,17 +288,10 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
             for (int64_t q = 0; q < d; q++) gi[q] += dx[q];
         }
     }
-    /* the text bags of the batch's items, for the embedding bag's backward pass */
-    int64_t nb = 0;
-    t->bag_off[0] = 0;
-    for (int64_t s = 0; s < n_uniq; s++) {
-        for (int64_t k = m->text_ptr[t->uniq[s]]; k < m->text_ptr[t->uniq[s] + 1]; k++)
-            t->bag_idx[nb] = m->text_col[k], t->bag_w[nb++] = m->text_val[k];
-        t->bag_off[s + 1] = nb;
-    }
+    /* the text bags the forward pass gathered */
     float *gtext = cr_slab_at(G, m->t_text);
-    const int64_t n_buckets = P->t[m->t_text].rows;
-    cr_embbag_backward(gtext, NULL, t->dtext, NULL, n_buckets, d, t->bag_off, t->bag_idx, t->bag_w, n_uniq, CR_BAG_SUM);
+    const int64_t n_buckets = P->t[m->t_text].rows, nb = t->iw.bag_off[n_uniq];
+    cr_embbag_backward(gtext, NULL, t->dtext, NULL, n_buckets, d, t->iw.bag_off, t->iw.bag_idx, t->iw.bag_w, n_uniq, CR_BAG_SUM);
 
     /* the optimizer: dense tensors whole, embedding rows where the batch put a gradient */
     cr_opt_step(&t->opt);
@@ -314,7 +304,7 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
         memset(gid + i * d, 0, (size_t)d * sizeof(float));
     }
-    int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->bag_idx, nb);
+    int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->iw.bag_idx, nb);
     for (int64_t k = 0; k < n_touched; k++) {
         const int64_t row = t->touched[k];
         cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
@@ -355,8 +345,7 @@ static const cr_model *tower_model(cr_fit *f) {
 static void tower_fit_free(tower_fit *t) {
     void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
                     t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
-                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->bag_off, t->bag_idx,
-                    t->bag_w, t->touched, t->seen};
+                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
     cr_tower_item_ws_free(&t->iw);
     cr_tower_user_ws_free(&t->uw);
@@ -387,14 +376,11 @@ static cr_status alloc_batch(tower_fit *t) {
     t->labels = cr_malloc((size_t)cap * sizeof *t->labels);
     t->al_a = cr_malloc((size_t)(4 * cap * d + cr_infonce_scratch_size(cap, d)) * sizeof(float));
     t->al_slot = cr_malloc((size_t)cap * sizeof *t->al_slot);
-    t->bag_off = cr_malloc(((size_t)cap + 1) * sizeof *t->bag_off);
-    t->bag_idx = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->bag_idx);
-    t->bag_w = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->bag_w);
-    t->touched = cr_malloc(((size_t)t->cap_text + 1) * sizeof *t->touched);
+    t->touched = cr_malloc(((size_t)t->iw.cap_bag + 1) * sizeof *t->touched);
     t->seen = cr_calloc((size_t)n_buckets + 1, 1);
     if (!t->slot_of || !t->uniq || !t->keep || !t->pos_item || !t->pos_slot || !t->seq_slot || !t->C || !t->mask || !t->dG ||
-        !t->dseq || !t->dtfm_out || !t->mlp_scratch || !t->logits || !t->labels || !t->al_a || !t->al_slot || !t->bag_off ||
-        !t->bag_idx || !t->bag_w || !t->touched || !t->seen)
+        !t->dseq || !t->dtfm_out || !t->mlp_scratch || !t->logits || !t->labels || !t->al_a || !t->al_slot || !t->touched ||
+        !t->seen)
         return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batch buffers (%lld items a batch)", (long long)cap);
     for (int64_t i = 0; i < t->v->n_items; i++) t->slot_of[i] = -1;
     t->dU = t->C + B * d, t->dC = t->dU + B * d, t->probs = t->dC + B * d, t->logq_col = t->probs + B * B;
@@ -482,15 +468,11 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     cr_tower_model *m = t.m;
     m->temperature = (float)p->temperature;
     m->base.dataset_crc = cr_dataset_file_crc(d);
-    int64_t max_bag = 0;
     for (int64_t i = 0; i < v->n_items; i++) {
         m->item_domain[i] = v->item_domain[i];
         m->item_known[i] = v->item_ptr[i + 1] > v->item_ptr[i];
-        int64_t n = m->text_ptr[i + 1] - m->text_ptr[i];
-        max_bag = n > max_bag ? n : max_bag;
     }
     t.cap = t.B * (t.L + 1) < v->n_items ? t.B * (t.L + 1) : v->n_items;
-    t.cap_text = t.cap * max_bag;
     if ((st = prepare_examples(&t, p->domain)) || (st = alloc_batch(&t))) goto fail;
     if (t.dom_ptr[v->n_domains] == 0) {
         st = cr_fail(CR_ERR_ARG, "tower: no training events%s", p->domain >= 0 ? " in the chosen domain" : "");
