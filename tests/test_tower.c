@@ -169,3 +169,155 @@ TEST(tower_refuses_bad_settings) {
     cr_split_free(s);
     cr_dataset_free(d);
 }
+
+/* Whether tensor `name` of two towers holds the same bytes. */
+static int same_tensor(const cr_tower_model *a, const cr_tower_model *b, const char *name) {
+    int i = cr_slab_find(&a->params, name), j = cr_slab_find(&b->params, name);
+    CHECK(i >= 0 && j >= 0);
+    const cr_tensor *t = &a->params.t[i];
+    return !memcmp(cr_slab_at(&a->params, i), cr_slab_at(&b->params, j), (size_t)(t->rows * t->cols) * sizeof(float));
+}
+
+/* --init with --finetune none, head and all; the source-only then target recipe. */
+TEST(tower_init_and_finetune) {
+    cr_dataset *d = cr_test_cdr_data("tower-ft", 300, 200, 5000, 2, 13);
+    const int32_t T = cr_test_thinnest_domain(d);
+    cr_split *s = cr_test_cold_split(d, T, 0.3);
+    /* source-only pretraining: the other domain's events */
+    cr_train_params p = tower_params(s, "attention", 2);
+    p.domain = 1 - T;
+    cr_model *src = train_tower(d, s, &p);
+    const char *src_path = cr_test_path("tower-src.crm");
+    CHECK_OK(cr_model_save(src, src_path));
+    const cr_tower_model *a = (const cr_tower_model *)src;
+    const char *names[] = {"tower.id", "tower.text", "tower.dom", "tower.item.w0", "tower.query", "tower.head.w", "tower.head.b"};
+
+    /* none: the initial model, scores and all */
+    p = tower_params(s, "attention", 2);
+    p.init = src_path, p.finetune = "none";
+    cr_model *m = train_tower(d, s, &p);
+    const cr_tower_model *b = (const cr_tower_model *)m;
+    for (int k = 0; k < 7; k++) CHECK_MSG(same_tensor(a, b, names[k]), "finetune none changed %s", names[k]);
+    CHECK(!memcmp(a->items, b->items, (size_t)(a->base.n_items * a->dim) * sizeof(float)));
+    cr_model_free(m);
+
+    /* head: the towers frozen bit for bit, the target heads trained */
+    p.finetune = "head", p.domain = T;
+    m = train_tower(d, s, &p);
+    b = (const cr_tower_model *)m;
+    for (int k = 0; k < 4; k++) CHECK_MSG(same_tensor(a, b, names[k]), "finetune head changed the frozen %s", names[k]);
+    for (int k = 4; k < 7; k++) CHECK_MSG(!same_tensor(a, b, names[k]), "finetune head left %s untrained", names[k]);
+    cr_eval_result *r_src = cr_test_evaluate_at(s, src, 10, 50), *r_head = cr_test_evaluate_at(s, m, 10, 50);
+    cr_model_free(m);
+
+    /* all: every tensor moves, and the run is better on the target than the source-only model */
+    p.finetune = "all";
+    m = train_tower(d, s, &p);
+    b = (const cr_tower_model *)m;
+    for (int k = 0; k < 7; k++) CHECK_MSG(!same_tensor(a, b, names[k]) || k == 2, "finetune all left %s untrained", names[k]);
+    cr_eval_result *r_all = cr_test_evaluate_at(s, m, 10, 50);
+    printf("     target recall@50: source-only %.4f, + heads %.4f, + all %.4f\n", r_src->mean.recall[1], r_head->mean.recall[1],
+           r_all->mean.recall[1]);
+    CHECK(r_all->mean.recall[1] > r_src->mean.recall[1]);
+    cr_eval_result_free(r_src), cr_eval_result_free(r_head), cr_eval_result_free(r_all);
+    cr_model_free(m);
+
+    /* refused: a mode without a model, another dim, another model type */
+    p = tower_params(s, "attention", 1);
+    p.finetune = "head";
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "needs --init");
+    p.init = src_path, p.finetune = "some";
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "all, head or none");
+    p.finetune = NULL, p.dim = 8;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "has dim 16");
+    cr_train_params pp = cr_train_default_params();
+    pp.model = "pop", pp.quiet = 1;
+    cr_model *pop = NULL;
+    CHECK_OK(cr_model_train(&pop, d, cr_split_train(s), &pp));
+    const char *pop_path = cr_test_path("tower-pop.crm");
+    CHECK_OK(cr_model_save(pop, pop_path));
+    cr_model_free(pop);
+    p = tower_params(s, "attention", 1);
+    p.init = pop_path;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "must be a tower model");
+    CHECK(m == NULL);
+    cr_model_free(src);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* Share of the top-10 items of each of the first n users (history: training events, target T) that two models
+ * agree on. */
+static double top10_agreement(const cr_model *x, const cr_model *y, const cr_interactions *v, int32_t T, int64_t n) {
+    int64_t n_cand = 0;
+    int32_t *cand = malloc((size_t)v->n_items * sizeof *cand);
+    for (int64_t i = 0; i < v->n_items; i++)
+        if (v->item_domain[i] == T) cand[n_cand++] = (int32_t)i;
+    float *sx = malloc((size_t)n_cand * sizeof *sx), *sy = malloc((size_t)n_cand * sizeof *sy);
+    int64_t shared = 0;
+    for (int64_t u = 0; u < n; u++) {
+        int32_t user = (int32_t)u;
+        int64_t hp[2] = {0, v->user_ptr[u + 1] - v->user_ptr[u]};
+        cr_score_request q = {1, &user, hp, v->user_items + v->user_ptr[u], T, n_cand, cand};
+        uint8_t can;
+        CHECK_OK(cr_model_score(x, &q, sx, &can));
+        CHECK_OK(cr_model_score(y, &q, sy, &can));
+        int32_t tx[10], ty[10];
+        float vx[10], vy[10];
+        cr_topk kx, ky;
+        CHECK_OK(cr_topk_init(&kx, 10));
+        CHECK_OK(cr_topk_init(&ky, 10));
+        for (int64_t c = 0; c < n_cand; c++) cr_topk_push(&kx, sx[c], cand[c]), cr_topk_push(&ky, sy[c], cand[c]);
+        int64_t nx = cr_topk_sorted(&kx, tx, vx), ny = cr_topk_sorted(&ky, ty, vy);
+        for (int64_t i = 0; i < nx; i++)
+            for (int64_t j = 0; j < ny; j++) shared += tx[i] == ty[j];
+        cr_topk_free(&kx), cr_topk_free(&ky);
+    }
+    free(cand), free(sx), free(sy);
+    return (double)shared / (10.0 * (double)n);
+}
+
+/* --distill: weight 0 is plain training bit for bit; weight 1 makes a small student rank like its teacher. */
+TEST(tower_distill) {
+    cr_dataset *d = cr_test_cdr_data("tower-distill", 300, 200, 5000, 2, 17);
+    const int32_t T = cr_test_thinnest_domain(d);
+    cr_split *s = cr_test_cold_split(d, T, 0.3);
+    cr_train_params p = tower_params(s, "attention", 4);
+    p.dim = 32;
+    cr_model *teacher = train_tower(d, s, &p);
+    const char *tpath = cr_test_path("tower-teacher.crm");
+    CHECK_OK(cr_model_save(teacher, tpath));
+
+    char *files[2];
+    size_t lens[2];
+    cr_model *small[2];
+    for (int k = 0; k < 2; k++) {
+        p = tower_params(s, "attention", 2);
+        p.dim = 8;
+        if (k) p.distill = tpath, p.distill_weight = 0.0;
+        small[k] = train_tower(d, s, &p);
+        CHECK_OK(cr_model_save(small[k], cr_test_path("tower-small.crm")));
+        files[k] = cr_test_read(cr_test_path("tower-small.crm"), &lens[k]);
+    }
+    CHECK_MSG(lens[0] == lens[1] && !memcmp(files[0], files[1], lens[0]), "distill weight 0 differs from plain training");
+    free(files[0]), free(files[1]);
+    cr_model_free(small[1]);
+
+    p = tower_params(s, "attention", 2);
+    p.dim = 8, p.distill = tpath, p.distill_weight = 1.0;
+    cr_model *student = train_tower(d, s, &p);
+    const cr_interactions *v = cr_split_train(s);
+    double plain = top10_agreement(teacher, small[0], v, T, 100), taught = top10_agreement(teacher, student, v, T, 100);
+    printf("     top-10 agreement with the teacher (dim 32) of a dim-8 model: trained alone %.3f, distilled %.3f\n", plain, taught);
+    CHECK(taught > plain);
+    p.distill_weight = 1.5;
+    cr_model *m = NULL;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    cr_model_free(student), cr_model_free(small[0]), cr_model_free(teacher);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}

@@ -75,6 +75,12 @@ typedef struct {
     int32_t *al_slot;           /* (cap) */
     int32_t *touched;           /* (iw.cap_bag) text rows touched */
     uint8_t *seen;              /* (n_buckets) */
+    int head_only;              /* --finetune head: only the query, head.w and head.b tensors are updated */
+    /* distillation (--distill): the teacher, its user tower's scratch, its candidates and soft targets */
+    cr_tower_model *teacher;
+    cr_tower_user_ws tuw;
+    float *teacher_C, *target;  /* (B, teacher dim), (B, B) */
+    float distill_weight;
 } tower_fit;
 
 /* ---- examples ---- */
@@ -160,6 +166,25 @@ static int32_t slot(tower_fit *t, int32_t item, int64_t *n_uniq) {
     return t->slot_of[item];
 }
 
+/* The teacher's softmax over the batch's candidates, from the same histories (its own item vectors, ids
+ * included: the teacher is fixed), into t->target. */
+static void teacher_targets(tower_fit *t, int64_t B) {
+    const cr_tower_model *T = t->teacher;
+    const int64_t dT = T->dim, L = t->L;
+    cr_tower_user_ws *w = &t->tuw;
+    for (int64_t k = 0; k < B; k++) {
+        /* the most recent of the history when the teacher reads fewer items */
+        const int64_t n = t->uw.len[k] < w->L ? t->uw.len[k] : w->L, skip = t->uw.len[k] - n;
+        w->len[k] = n, w->dom[k] = t->uw.dom[k];
+        for (int64_t x = 0; x < n; x++)
+            memcpy(w->seq + (k * w->L + x) * dT, T->items + (int64_t)t->uniq[t->seq_slot[k * L + skip + x]] * dT,
+                   (size_t)dT * sizeof(float));
+        memcpy(t->teacher_C + k * dT, T->items + (int64_t)t->pos_item[k] * dT, (size_t)dT * sizeof(float));
+    }
+    cr_tower_user_forward(T, w, B);
+    cr_softmax_rows(t->target, w->f, t->teacher_C, B, B, dT, T->temperature, t->logq_col, t->mask);
+}
+
 /* Runs batch b forward and backward, applies the optimizer; returns the batch's mean loss. */
 static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_tower_model *m = t->m;
@@ -206,7 +231,17 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_hitmask_from_items(t->mask, t->pos_item, B, B);
     memset(t->dU, 0, (size_t)(B * d) * sizeof(float));
     memset(t->dC, 0, (size_t)(B * d) * sizeof(float));
-    double loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+    double loss;
+    if (t->teacher) {
+        teacher_targets(t, B);
+        const float w = t->distill_weight;
+        loss = (1.0f - w) * cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col,
+                                               t->mask, 1.0f - w);
+        loss += w * cr_softmax_distill(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask,
+                                       t->target, w);
+    } else {
+        loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+    }
 
     /* backward through the user tower */
     memset(t->dz, 0, (size_t)(B * d) * sizeof(float));
@@ -295,19 +330,26 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
 
     /* the optimizer: dense tensors whole, embedding rows where the batch put a gradient */
     cr_opt_step(&t->opt);
-    cr_opt_update(&t->opt, P, m->dense_off, G->data + m->dense_off, P->size - m->dense_off, t->lr);
+    if (t->head_only) {
+        /* the query, head.w and head.b tensors lie one after another (cr_tower_new) */
+        const cr_tensor *q = &P->t[m->t_query], *hb = &P->t[m->t_head_b];
+        const int64_t lo = q->offset, hi = hb->offset + hb->rows * hb->cols;
+        cr_opt_update(&t->opt, P, lo, G->data + lo, hi - lo, t->lr);
+    } else {
+        cr_opt_update(&t->opt, P, m->dense_off, G->data + m->dense_off, P->size - m->dense_off, t->lr);
+    }
     memset(G->data + m->dense_off, 0, (size_t)(P->size - m->dense_off) * sizeof(float));
     const int64_t id_off = P->t[m->t_id].offset, text_off = P->t[m->t_text].offset;
     for (int64_t s = 0; s < n_uniq; s++) {
         const int64_t i = t->uniq[s];
         if (!t->iw.use_id[s] && !(n_al && m->item_known[i])) continue;
-        cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
+        if (!t->head_only) cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
         memset(gid + i * d, 0, (size_t)d * sizeof(float));
     }
     int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->iw.bag_idx, nb);
     for (int64_t k = 0; k < n_touched; k++) {
         const int64_t row = t->touched[k];
-        cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
+        if (!t->head_only) cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
         memset(gtext + row * d, 0, (size_t)d * sizeof(float));
     }
     for (int64_t s = 0; s < n_uniq; s++) t->slot_of[t->uniq[s]] = -1;
@@ -349,6 +391,9 @@ static void tower_fit_free(tower_fit *t) {
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
     cr_tower_item_ws_free(&t->iw);
     cr_tower_user_ws_free(&t->uw);
+    cr_tower_user_ws_free(&t->tuw);
+    cr_free(t->teacher_C);
+    if (t->teacher) cr_model_free(&t->teacher->base);
     cr_slab_free(&t->grad);
     cr_opt_free(&t->opt);
 }
@@ -439,6 +484,81 @@ out:
     return st;
 }
 
+/* ---- starting from another model, learning from a teacher ---- */
+
+static cr_status load_tower(cr_tower_model **out, const char *path, const char *what) {
+    cr_model *x = NULL;
+    *out = NULL;
+    cr_status st = cr_model_load(&x, path);
+    if (st) return st;
+    if (strcmp(cr_model_name(x), "tower")) {
+        st = cr_fail(CR_ERR_ARG, "%s: %s must be a tower model (this one is '%s')", path, what, cr_model_name(x));
+        cr_model_free(x);
+        return st;
+    }
+    *out = (cr_tower_model *)x;
+    return CR_OK;
+}
+
+/* Copies the parameters of the model at `path` into m. From a model of the same dataset every tensor (the
+ * per-item id embeddings and the per-domain ones included); from another dataset only what does not depend on
+ * its items and domains: the text table (same hashing), the item MLP and the transformer. The settings that
+ * shape the tensors (dim, pooling, history length of a transformer) must agree. `summary` names the copy. */
+static cr_status init_from(cr_tower_model *m, const char *path, char *summary, size_t cap) {
+    cr_tower_model *x;
+    cr_status st = load_tower(&x, path, "--init");
+    if (st) return st;
+    const int same_data = x->base.dataset_crc == m->base.dataset_crc && x->base.n_items == m->base.n_items &&
+                          x->base.n_domains == m->base.n_domains;
+    if (x->dim != m->dim || x->pool != m->pool) {
+        st = cr_fail(CR_ERR_ARG, "%s: --init model has dim %lld and %s pooling, this run dim %lld and %s pooling", path,
+                     (long long)x->dim, cr_tower_pool_name(x->pool), (long long)m->dim, cr_tower_pool_name(m->pool));
+        cr_set_hint("give the same --dim and --pool as the model you start from");
+        goto out;
+    }
+    const cr_text_hashing *hx = &x->hashing, *hm = &m->hashing;
+    if (hx->hash_id != hm->hash_id || hx->version != hm->version || hx->seed != hm->seed || hx->n_buckets != hm->n_buckets ||
+        hx->ngram_min != hm->ngram_min || hx->ngram_max != hm->ngram_max) {
+        st = cr_fail(CR_ERR_ARG, "%s: --init model hashes text differently (%lld buckets, n-grams %d-%d, seed %u) from this run "
+                     "(%lld buckets, n-grams %d-%d, seed %u)", path, (long long)hx->n_buckets, hx->ngram_min, hx->ngram_max,
+                     hx->seed, (long long)hm->n_buckets, hm->ngram_min, hm->ngram_max, hm->seed);
+        cr_set_hint("give the same --text-buckets as the model you start from");
+        goto out;
+    }
+    int copied = 0;
+    for (int k = 0; k < m->params.n; k++) {
+        const cr_tensor *a = &m->params.t[k];
+        const int per_item_or_domain = k == m->t_id || k == m->t_dom || k == m->t_query || k == m->t_head_w ||
+                                       k == m->t_head_b || k == m->t_disc_w || k == m->t_disc_b;
+        if (per_item_or_domain && !same_data) continue;
+        const int j = cr_slab_find(&x->params, a->name);
+        if (j < 0 || x->params.t[j].rows != a->rows || x->params.t[j].cols != a->cols) {
+            st = cr_fail(CR_ERR_ARG, "%s: --init model's tensor '%s' does not match this run's", path, a->name);
+            cr_set_hint("give the same --hist-len as the model you start from");
+            goto out;
+        }
+        memcpy(cr_slab_at(&m->params, k), cr_slab_at(&x->params, j), (size_t)(a->rows * a->cols) * sizeof(float));
+        copied++;
+    }
+    snprintf(summary, cap, "started from %s (%d tensors%s)", path, copied, same_data ? "" : ", another dataset: shared parts only");
+out:
+    cr_model_free(&x->base);
+    return st;
+}
+
+static cr_status load_teacher(tower_fit *t, const char *path) {
+    cr_status st = load_tower(&t->teacher, path, "--distill teacher");
+    if (st) return st;
+    const cr_model *T = &t->teacher->base, *m = &t->m->base;
+    if (T->dataset_crc != m->dataset_crc || T->n_items != m->n_items || T->n_domains != m->n_domains)
+        return cr_fail(CR_ERR_ARG, "%s: the --distill teacher was trained on another dataset", path);
+    if ((st = cr_tower_user_ws_init(&t->tuw, t->teacher, t->B))) return st;
+    t->teacher_C = cr_malloc((size_t)(t->B * t->teacher->dim + t->B * t->B) * sizeof(float));
+    if (!t->teacher_C) return cr_fail(CR_ERR_NOMEM, "out of memory for the teacher's targets");
+    t->target = t->teacher_C + t->B * t->teacher->dim;
+    return CR_OK;
+}
+
 cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
     const cr_interactions *v = train;
@@ -452,6 +572,12 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
         return cr_fail(CR_ERR_ARG, "tower: --dann and --align must be finite and >= 0");
     if (p->text_buckets < 0 || p->text_buckets > CR_TEXT_MAX_BUCKETS || p->text_per_item < 1)
         return cr_fail(CR_ERR_ARG, "tower: text buckets must be 0..%d and text per item >= 1", CR_TEXT_MAX_BUCKETS);
+    if (p->finetune && strcmp(p->finetune, "all") && strcmp(p->finetune, "head") && strcmp(p->finetune, "none"))
+        return cr_fail(CR_ERR_ARG, "tower: --finetune must be all, head or none (got '%s')", p->finetune);
+    if (p->finetune && !p->init && !p->resume)
+        return cr_fail(CR_ERR_ARG, "tower: --finetune %s needs --init MODEL.crm, the model to start from", p->finetune);
+    if (p->distill && !(p->distill_weight >= 0 && p->distill_weight <= 1))
+        return cr_fail(CR_ERR_ARG, "tower: --distill-weight must be in [0, 1] (got %g)", p->distill_weight);
     const char *opt_name = p->optimizer ? p->optimizer : "adam";
     cr_opt_kind kind;
     if (cr_opt_from_name(opt_name, &kind)) return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
@@ -463,6 +589,7 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.dann = p->dann, t.align = p->align;
     t.seed = p->seed;
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
+    t.distill_weight = (float)p->distill_weight;
     cr_status st = text_bags(&t.m, d, v, p, pool);
     if (st) return st;
     cr_tower_model *m = t.m;
@@ -490,6 +617,18 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     cr_slab_normal(P, m->t_disc_w, TOWER_INIT_STD, &r);
     if (pool == CR_TOWER_POOL_TRANSFORMER) cr_tfm_init(&m->tfm, P, &r);
     /* the heads start as the identity (W 0, b 0): pooling alone at first */
+    char from[256] = "";
+    if (p->init && (st = init_from(m, p->init, from, sizeof from))) goto fail;
+    t.head_only = p->finetune && !strcmp(p->finetune, "head");
+    if (p->finetune && !strcmp(p->finetune, "none")) {
+        /* the initial model as it is, on this dataset */
+        if (!p->quiet) printf("tower: %s, no fine-tuning\n", from);
+        if ((st = cr_tower_refresh_items(m))) goto fail;
+        tower_fit_free(&t);
+        *out = &m->base;
+        return CR_OK;
+    }
+    if (p->distill && (st = load_teacher(&t, p->distill))) goto fail;
     if ((st = cr_slab_like(&t.grad, P))) goto fail;
     cr_opt_params op = cr_opt_default_params(kind);
     op.lr = t.lr;
@@ -499,10 +638,12 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     char settings[512];
     snprintf(settings, sizeof settings,
              "tower: dim %lld, %s pooling of %lld history items, batch %lld, %s lr %g, temperature %g, cold-sim %g, id dropout %g, "
-             "text %lld buckets (%lld per item)%s%s, dann %g, align %g, %lld epochs max, patience %d",
+             "text %lld buckets (%lld per item)%s%s, dann %g, align %g, %lld epochs max, patience %d%s%s%s%s%s",
              (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, opt_name, (double)t.lr, p->temperature,
              t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, p->domain >= 0 ? ", domain " : "",
-             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, (long long)p->epochs, p->patience);
+             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, (long long)p->epochs, p->patience,
+             *from ? "; " : "", from, t.head_only ? " (fine-tuning the heads only)" : "", t.teacher ? "; distilling " : "",
+             t.teacher ? p->distill : "");
     t.fit.epoch = tower_epoch;
     t.fit.model = tower_model;
     t.fit.params = P;
