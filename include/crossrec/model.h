@@ -87,6 +87,11 @@ typedef struct {
     int64_t text_per_item;      /* an item keeps its this many highest-weighted text buckets (default 24) */
     double dann;                /* weight of the adversarial domain classifier on item vectors (0: off) */
     double align;               /* weight of the InfoNCE between an item's text and id vectors (0: off) */
+    const char *item_vectors;   /* tower: dense item vectors added to the item tower through a trained projection:
+                                   a .npy (n_items rows, the dataset's item order) or an embed method ("minilm",
+                                   "hash-tfidf", "wordvec:FILE") computed at the start; NULL: none */
+    int user_id;                /* tower: a user embedding for users with training events, added to the pooled history */
+    const char *loss;           /* tower: "softmax" (sampled softmax over in-batch negatives, default) or "bpr" */
     const char *init;           /* tower: start from this tower model's parameters (NULL: a fresh start) */
     const char *finetune;       /* tower with init: "all" (default), "head" (only the per-domain heads and
                                    queries train; the towers stay frozen) or "none" (no training) */

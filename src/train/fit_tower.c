@@ -25,6 +25,7 @@
 #include "train_impl.h"
 
 #include "../models/tower_impl.h"
+#include "crossrec/embed.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -76,6 +77,9 @@ typedef struct {
     int32_t *touched;           /* (iw.cap_bag) text rows touched */
     uint8_t *seen;              /* (n_buckets) */
     int head_only;              /* --finetune head: only the query, head.w and head.b tensors are updated */
+    int bpr;                    /* --loss bpr: each row's positive against the next row's (another item) */
+    float *bpr_U, *bpr_pos, *bpr_neg, *bpr_dU, *bpr_dpos, *bpr_dneg;  /* (B, d) each */
+    int32_t *bpr_j;             /* (B) the row whose positive is row b's negative, -1: none */
     /* distillation (--distill): the teacher, its user tower's scratch, its candidates and soft targets */
     cr_tower_model *teacher;
     cr_tower_user_ws tuw;
@@ -166,6 +170,45 @@ static int32_t slot(tower_fit *t, int32_t item, int64_t *n_uniq) {
     return t->slot_of[item];
 }
 
+static int nonzero(const float *x, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        if (x[k] != 0.0f) return 1;
+    return 0;
+}
+
+/* --loss bpr: row b's positive against the positive of the next row holding another item, on cosine scores
+ * divided by the temperature; rows without such a row are left out. Adds to dU and dC; returns the mean loss. */
+static double bpr_loss(tower_fit *t, int64_t B) {
+    const int64_t d = t->d;
+    const float inv_t = 1.0f / t->m->temperature;
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t j = -1;
+        for (int64_t k = 1; k < B && j < 0; k++)
+            if (t->pos_item[(b + k) % B] != t->pos_item[b]) j = (b + k) % B;
+        t->bpr_j[b] = (int32_t)j;
+        if (j < 0) continue;
+        for (int64_t q = 0; q < d; q++) t->bpr_U[n * d + q] = t->uw.f[b * d + q] * inv_t;
+        memcpy(t->bpr_neg + n * d, t->C + j * d, (size_t)d * sizeof(float));
+        memcpy(t->bpr_pos + n * d, t->C + b * d, (size_t)d * sizeof(float));
+        n++;
+    }
+    if (n == 0) return 0.0;
+    memset(t->bpr_dU, 0, (size_t)(3 * n * d) * sizeof(float));     /* dU, dpos, dneg */
+    double loss = cr_bpr_loss(t->bpr_dU, t->bpr_dpos, t->bpr_dneg, t->bpr_U, t->bpr_pos, t->bpr_neg, n, d, 1.0f);
+    for (int64_t b = 0, r = 0; b < B; b++) {
+        const int64_t j = t->bpr_j[b];
+        if (j < 0) continue;
+        for (int64_t q = 0; q < d; q++) {
+            t->dU[b * d + q] += t->bpr_dU[r * d + q] * inv_t;
+            t->dC[b * d + q] += t->bpr_dpos[r * d + q];
+            t->dC[j * d + q] += t->bpr_dneg[r * d + q];
+        }
+        r++;
+    }
+    return loss;
+}
+
 /* The teacher's softmax over the batch's candidates, from the same histories (its own item vectors, ids
  * included: the teacher is fixed), into t->target. */
 static void teacher_targets(tower_fit *t, int64_t B) {
@@ -176,6 +219,7 @@ static void teacher_targets(tower_fit *t, int64_t B) {
         /* the most recent of the history when the teacher reads fewer items */
         const int64_t n = t->uw.len[k] < w->L ? t->uw.len[k] : w->L, skip = t->uw.len[k] - n;
         w->len[k] = n, w->dom[k] = t->uw.dom[k];
+        w->user[k] = T->t_user >= 0 ? t->uw.user[k] : -1;
         for (int64_t x = 0; x < n; x++)
             memcpy(w->seq + (k * w->L + x) * dT, T->items + (int64_t)t->uniq[t->seq_slot[k * L + skip + x]] * dT,
                    (size_t)dT * sizeof(float));
@@ -214,6 +258,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         }
         t->uw.len[k] = n;
         t->uw.dom[k] = T;
+        /* a cold-simulated row hides the user's own embedding too: it has learned the user's target items */
+        t->uw.user[k] = m->t_user >= 0 && !cold ? u : -1;
     }
     for (int64_t s = 0; s < n_uniq; s++) t->keep[s] = !(cr_rng_uniform(r) < t->id_dropout);
 
@@ -232,7 +278,9 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     memset(t->dU, 0, (size_t)(B * d) * sizeof(float));
     memset(t->dC, 0, (size_t)(B * d) * sizeof(float));
     double loss;
-    if (t->teacher) {
+    if (t->bpr) {
+        loss = bpr_loss(t, B);
+    } else if (t->teacher) {
         teacher_targets(t, B);
         const float w = t->distill_weight;
         loss = (1.0f - w) * cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col,
@@ -249,6 +297,12 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     memcpy(t->dpooled, t->dz, (size_t)(B * d) * sizeof(float));     /* the head's residual */
     const int64_t ow = P->t[m->t_head_w].offset + (int64_t)T * d * d, ob = P->t[m->t_head_b].offset + (int64_t)T * d;
     cr_linear_backward(t->dpooled, G->data + ow, G->data + ob, t->dz, t->uw.pooled, P->data + ow, B, d, d);
+    if (m->t_user >= 0) {
+        float *gu = cr_slab_at(G, m->t_user);
+        for (int64_t k = 0; k < B; k++)
+            if (t->uw.user[k] >= 0)
+                for (int64_t q = 0; q < d; q++) gu[(int64_t)t->uw.user[k] * d + q] += t->dpooled[k * d + q];
+    }
     memset(t->dseq, 0, (size_t)(B * L * d) * sizeof(float));
     if (m->pool == CR_TOWER_POOL_MEAN) {
         cr_meanpool_backward(t->dseq, t->dpooled, t->uw.len, B, L, d);
@@ -289,6 +343,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_l2norm_backward(t->dgpre, t->dG, g, t->iw.norm, n_uniq, d);
     cr_mlp_backward(&m->item_mlp, P, G, t->iw.x0, n_uniq, t->iw.pre, t->iw.acts, t->dgpre, t->dxm, t->mlp_scratch);
     for (int64_t k = 0; k < n_uniq * d; k++) t->dx0[k] = t->dgpre[k] + t->dxm[k];
+    if (m->vec_dim)
+        cr_linear_backward(NULL, cr_slab_at(G, m->t_vec), NULL, t->dx0, t->iw.vec, cr_slab_at(P, m->t_vec), n_uniq, m->vec_dim, d);
     memcpy(t->dtext, t->dx0, (size_t)(n_uniq * d) * sizeof(float));
     float *gid = cr_slab_at(G, m->t_id), *gdom = cr_slab_at(G, m->t_dom);
     const float *id = cr_slab_at(P, m->t_id);
@@ -352,6 +408,18 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         if (!t->head_only) cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
         memset(gtext + row * d, 0, (size_t)d * sizeof(float));
     }
+    if (m->t_user >= 0) {
+        const int64_t user_off = P->t[m->t_user].offset;
+        float *gu = cr_slab_at(G, m->t_user);
+        for (int64_t k = 0; k < B; k++) {
+            const int64_t u = t->uw.user[k];
+            if (u < 0) continue;
+            /* a user in several rows: its summed gradient is applied once, then zeroed */
+            if (!t->head_only && nonzero(gu + u * d, d))
+                cr_opt_update(&t->opt, P, user_off + u * d, gu + u * d, d, t->lr);
+            memset(gu + u * d, 0, (size_t)d * sizeof(float));
+        }
+    }
     for (int64_t s = 0; s < n_uniq; s++) t->slot_of[t->uniq[s]] = -1;
     return loss;
 }
@@ -387,7 +455,7 @@ static const cr_model *tower_model(cr_fit *f) {
 static void tower_fit_free(tower_fit *t) {
     void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
                     t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
-                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen};
+                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen, t->bpr_U, t->bpr_j};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
     cr_tower_item_ws_free(&t->iw);
     cr_tower_user_ws_free(&t->uw);
@@ -423,15 +491,19 @@ static cr_status alloc_batch(tower_fit *t) {
     t->al_slot = cr_malloc((size_t)cap * sizeof *t->al_slot);
     t->touched = cr_malloc(((size_t)t->iw.cap_bag + 1) * sizeof *t->touched);
     t->seen = cr_calloc((size_t)n_buckets + 1, 1);
+    t->bpr_U = cr_malloc((size_t)(6 * B * d) * sizeof(float));
+    t->bpr_j = cr_malloc((size_t)B * sizeof *t->bpr_j);
     if (!t->slot_of || !t->uniq || !t->keep || !t->pos_item || !t->pos_slot || !t->seq_slot || !t->C || !t->mask || !t->dG ||
         !t->dseq || !t->dtfm_out || !t->mlp_scratch || !t->logits || !t->labels || !t->al_a || !t->al_slot || !t->touched ||
-        !t->seen)
+        !t->seen || !t->bpr_U || !t->bpr_j)
         return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batch buffers (%lld items a batch)", (long long)cap);
     for (int64_t i = 0; i < t->v->n_items; i++) t->slot_of[i] = -1;
     t->dU = t->C + B * d, t->dC = t->dU + B * d, t->probs = t->dC + B * d, t->logq_col = t->probs + B * B;
     t->dpooled = t->logq_col + B, t->dz = t->dpooled + B * d;
     t->dgpre = t->dG + cap * d, t->dx0 = t->dgpre + cap * d, t->dxm = t->dx0 + cap * d, t->dtext = t->dxm + cap * d;
     t->tfm_scratch = t->dtfm_out + B * L * d;
+    t->bpr_pos = t->bpr_U + B * d, t->bpr_neg = t->bpr_pos + B * d;
+    t->bpr_dU = t->bpr_neg + B * d, t->bpr_dpos = t->bpr_dU + B * d, t->bpr_dneg = t->bpr_dpos + B * d;
     t->dlogits = t->logits + cap * nd, t->dg_disc = t->dlogits + cap * nd;
     t->al_b = t->al_a + cap * d, t->al_da = t->al_b + cap * d, t->al_db = t->al_da + cap * d, t->al_scratch = t->al_db + cap * d;
     return CR_OK;
@@ -440,7 +512,7 @@ static cr_status alloc_batch(tower_fit *t) {
 /* The items' text bags: TF-IDF over hashed words and character n-grams of title and text, each item keeping
  * its `keep` heaviest buckets, renormalised to unit L2 norm. */
 static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_interactions *v, const cr_train_params *p,
-                           int pool) {
+                           int pool, int64_t vec_dim) {
     cr_text_hashing h = cr_text_default_hashing();
     h.n_buckets = p->text_buckets > 0 ? p->text_buckets : 1;
     cr_text_csr csr;
@@ -454,7 +526,9 @@ static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_i
         nnz += n < keep ? n : keep;
     }
     cr_tower_model *m = NULL;
-    if ((st = cr_tower_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, pool, p->hist_len, h.n_buckets, nnz))) goto out;
+    if ((st = cr_tower_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, pool, p->hist_len, h.n_buckets, nnz, vec_dim,
+                           p->user_id)))
+        goto out;
     m->hashing = h;
     int64_t at = 0;
     for (int64_t i = 0; i < v->n_items; i++) {
@@ -482,6 +556,46 @@ static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_i
 out:
     cr_text_csr_free(&csr);
     return st;
+}
+
+/* ---- dense item vectors ---- */
+
+/* --item-vectors: a .npy of one row per item, or an embed method computed now; rows L2-normalised (a zero row,
+ * an item without text, stays zero), so that every source enters at one scale. */
+static cr_status item_vectors(const cr_dataset *d, const cr_train_params *p, float **out, int64_t *dim) {
+    const char *spec = p->item_vectors;
+    const size_t n = strlen(spec);
+    const int64_t n_items = cr_dataset_inter(d)->n_items;
+    cr_status st;
+    *out = NULL, *dim = 0;
+    if (n > 4 && !strcmp(spec + n - 4, ".npy")) {
+        int64_t rows;
+        if ((st = cr_npy_read_f32(spec, out, &rows, dim))) return st;
+        if (rows != n_items) {
+            cr_free(*out), *out = NULL;
+            cr_set_hint("`crossrec embed DATA.crd --method M -o FILE.npy` writes one row per item of that dataset");
+            return cr_fail(CR_ERR_ARG, "%s: %lld rows, but the dataset has %lld items", spec, (long long)rows, (long long)n_items);
+        }
+    } else {
+        cr_embed_params ep = cr_embed_default_params();
+        ep.threads = p->threads;
+        if ((st = cr_embed_parse_method(spec, &ep)) || (st = cr_embed_items(d, &ep, out, dim))) return st;
+    }
+    if (*dim < 1 || *dim > CR_TOWER_MAX_VEC_DIM) {
+        cr_free(*out), *out = NULL;
+        return cr_fail(CR_ERR_ARG, "%s: item vectors of %lld columns (1..%d allowed)", spec, (long long)*dim, CR_TOWER_MAX_VEC_DIM);
+    }
+    for (int64_t i = 0; i < n_items; i++) {
+        float *x = *out + i * *dim;
+        double ss = 0;
+        for (int64_t k = 0; k < *dim; k++) ss += (double)x[k] * x[k];
+        if (!isfinite(ss)) {
+            cr_free(*out), *out = NULL;
+            return cr_fail(CR_ERR_ARG, "%s: row %lld (item %lld) is not finite", spec, (long long)i, (long long)i);
+        }
+        for (int64_t k = 0; k < *dim && ss > 0; k++) x[k] = (float)(x[k] / sqrt(ss));
+    }
+    return CR_OK;
 }
 
 /* ---- starting from another model, learning from a teacher ---- */
@@ -528,13 +642,13 @@ static cr_status init_from(cr_tower_model *m, const char *path, char *summary, s
     int copied = 0;
     for (int k = 0; k < m->params.n; k++) {
         const cr_tensor *a = &m->params.t[k];
-        const int per_item_or_domain = k == m->t_id || k == m->t_dom || k == m->t_query || k == m->t_head_w ||
+        const int per_item_or_domain = k == m->t_id || k == m->t_user || k == m->t_dom || k == m->t_query || k == m->t_head_w ||
                                        k == m->t_head_b || k == m->t_disc_w || k == m->t_disc_b;
         if (per_item_or_domain && !same_data) continue;
         const int j = cr_slab_find(&x->params, a->name);
         if (j < 0 || x->params.t[j].rows != a->rows || x->params.t[j].cols != a->cols) {
             st = cr_fail(CR_ERR_ARG, "%s: --init model's tensor '%s' does not match this run's", path, a->name);
-            cr_set_hint("give the same --hist-len as the model you start from");
+            cr_set_hint("give the same --hist-len, --item-vectors and --user-id as the model you start from");
             goto out;
         }
         memcpy(cr_slab_at(&m->params, k), cr_slab_at(&x->params, j), (size_t)(a->rows * a->cols) * sizeof(float));
@@ -578,6 +692,10 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
         return cr_fail(CR_ERR_ARG, "tower: --finetune %s needs --init MODEL.crm, the model to start from", p->finetune);
     if (p->distill && !(p->distill_weight >= 0 && p->distill_weight <= 1))
         return cr_fail(CR_ERR_ARG, "tower: --distill-weight must be in [0, 1] (got %g)", p->distill_weight);
+    if (p->loss && strcmp(p->loss, "softmax") && strcmp(p->loss, "bpr"))
+        return cr_fail(CR_ERR_ARG, "tower: --loss must be softmax or bpr (got '%s')", p->loss);
+    if (p->loss && !strcmp(p->loss, "bpr") && p->distill)
+        return cr_fail(CR_ERR_ARG, "tower: --distill learns the teacher's softmax; it does not combine with --loss bpr");
     const char *opt_name = p->optimizer ? p->optimizer : "adam";
     cr_opt_kind kind;
     if (cr_opt_from_name(opt_name, &kind)) return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
@@ -590,9 +708,17 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     t.seed = p->seed;
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
     t.distill_weight = (float)p->distill_weight;
-    cr_status st = text_bags(&t.m, d, v, p, pool);
+    t.bpr = p->loss && !strcmp(p->loss, "bpr");
+    float *vec = NULL;
+    int64_t vec_dim = 0;
+    cr_status st;
+    if (p->item_vectors && (st = item_vectors(d, p, &vec, &vec_dim))) return st;
+    st = text_bags(&t.m, d, v, p, pool, vec_dim);
+    if (!st && vec_dim) memcpy(t.m->item_vec, vec, (size_t)(v->n_items * vec_dim) * sizeof *vec);
+    cr_free(vec);
     if (st) return st;
     cr_tower_model *m = t.m;
+    for (int64_t u = 0; m->user_known && u < v->n_users; u++) m->user_known[u] = v->user_ptr[u + 1] > v->user_ptr[u];
     m->temperature = (float)p->temperature;
     m->base.dataset_crc = cr_dataset_file_crc(d);
     for (int64_t i = 0; i < v->n_items; i++) {
@@ -612,6 +738,8 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     cr_slab_normal(P, m->t_id, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_text, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_dom, TOWER_INIT_STD, &r);
+    if (m->t_vec >= 0) cr_slab_normal(P, m->t_vec, TOWER_INIT_STD, &r);     /* unit vectors in: components of std 0.1 out */
+    /* the user embeddings start at 0: the history alone at first */
     cr_mlp_init(&m->item_mlp, P, &r);
     cr_slab_normal(P, m->t_query, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_disc_w, TOWER_INIT_STD, &r);
@@ -638,10 +766,12 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     char settings[512];
     snprintf(settings, sizeof settings,
              "tower: dim %lld, %s pooling of %lld history items, batch %lld, %s lr %g, temperature %g, cold-sim %g, id dropout %g, "
-             "text %lld buckets (%lld per item)%s%s, dann %g, align %g, %lld epochs max, patience %d%s%s%s%s%s",
+             "text %lld buckets (%lld per item)%s%s%s%s%s, dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
              (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, opt_name, (double)t.lr, p->temperature,
-             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, p->domain >= 0 ? ", domain " : "",
-             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, (long long)p->epochs, p->patience,
+             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, m->vec_dim ? ", item vectors " : "",
+             m->vec_dim ? p->item_vectors : "", m->t_user >= 0 ? ", user ids" : "", p->domain >= 0 ? ", domain " : "",
+             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, t.bpr ? "bpr" : "softmax",
+             (long long)p->epochs, p->patience,
              *from ? "; " : "", from, t.head_only ? " (fine-tuning the heads only)" : "", t.teacher ? "; distilling " : "",
              t.teacher ? p->distill : "");
     t.fit.epoch = tower_epoch;
