@@ -101,7 +101,7 @@ static cr_status probe_score(const cr_model *m, const cr_score_request *req, flo
 }
 
 static void probe_free(cr_model *m) { (void)m; }
-static const cr_model_ops probe_ops = {"probe", probe_score, NULL, probe_free};
+static const cr_model_ops probe_ops = {.name = "probe", .score = probe_score, .save = NULL, .free = probe_free};
 
 static probe_model make_probe(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
