@@ -78,6 +78,7 @@ typedef struct {
     double source_weight;       /* cmf: loss weight of events outside the target domain (default 0.5) */
     const char *log_path;       /* one TSV row per epoch */
     int quiet;                  /* no settings table or epoch rows */
+    cr_progress progress;       /* epochs done of the iterative models' epochs (default: none) */
     int hogwild;                /* bpr/cmf: `threads` workers update the parameters without locks (faster, results
                                    then depend on timing); default off: one worker, deterministic */
     /* tower (DESIGN §5): item tower from id, text and domain; user tower pooling the history's item vectors */
