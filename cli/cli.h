@@ -75,6 +75,7 @@ int cmd_split(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_similar_text(int argc, char **argv);

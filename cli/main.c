@@ -19,6 +19,7 @@ static const command commands[] = {
     {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr, tower) on a split's training part (.crm)"},
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
+    {"report", cmd_report, "an HTML page of several models on one split: table, curves, groups, item maps, examples"},
     {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors) as a NumPy .npy file"},
     {"similar-text", cmd_similar_text, "an item's nearest items by text (cosine), in its domain or any"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
