@@ -151,14 +151,14 @@ TEST(cli_synth_import_stats_inspect) {
 TEST(cli_help_every_option_with_its_default) {
     char *text, want[64];
     CHECK_EQ(cr_test_cli(&text, "--help"), 0);
-    const char *commands[] = {"import", "stats", "split", "train", "eval", "compare", "embed", "demo"};
-    for (int i = 0; i < 8; i++) {
+    const char *commands[] = {"import", "stats", "split", "train", "eval", "compare", "report", "embed", "demo"};
+    for (int i = 0; i < 9; i++) {
         snprintf(want, sizeof want, "\n  %s ", commands[i]);
         CHECK_CONTAINS(text, want);
     }
     free(text);
     CHECK_EQ(cr_test_cli(&text, "help --all"), 0);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 9; i++) {
         snprintf(want, sizeof want, "usage: crossrec %s", commands[i]);
         CHECK_CONTAINS(text, want);
     }
@@ -225,4 +225,25 @@ TEST(cli_progress_line_on_a_terminal_only) {
     CHECK(!strchr(text, '\r') && !strstr(text, "\033["));
     CHECK_CONTAINS(text, "eval: ");   /* the summary line */
     free(text);
+}
+
+/* The demo runs the whole story through the commands and leaves a report to open. */
+TEST(cli_demo_story_and_report) {
+    const char *dir = cr_test_path("demo");
+    char *text, html[512];
+    int rc = cr_test_cli(&text, "demo --dir '%s'", dir);
+    CHECK_MSG(rc == 0, "demo: %s", text);
+    const char *steps[] = {"$ crossrec synth", "$ crossrec import", "$ crossrec split", "--model pop", "--model itemknn",
+                           "--model cmf", "--model tower", "$ crossrec compare", "$ crossrec report", "Open the report",
+                           "Try next", "On your own data"};
+    for (int k = 0; k < 12; k++) CHECK_CONTAINS(text, steps[k]);
+    free(text);
+    snprintf(html, sizeof html, "%s/report.html", dir);
+    char *page = cr_test_read(html, NULL);
+    CHECK(page != NULL);
+    const char *models[] = {"pop.crm", "itemknn.crm", "cmf.crm", "tower.crm"};
+    for (int k = 0; k < 4; k++) CHECK_CONTAINS(page, models[k]);
+    CHECK_CONTAINS(page, "tower.crm: item vectors");
+    CHECK_CONTAINS(page, "Training loss: tower.tsv");
+    free(page);
 }

@@ -245,7 +245,8 @@ TEST(report_page_self_contained_and_equal_to_compare) {
     CHECK_CONTAINS(html, "NDCG@K and Recall@K, K = 1..100");
     CHECK_CONTAINS(html, "aria-label=\"Recall@K\"");
     CHECK_CONTAINS(html, "cold in target (");
-    CHECK_CONTAINS(html, "aria-label=\"Training loss\"");
+    CHECK_CONTAINS(html, "aria-label=\"Training loss: rep-bpr.tsv\"");
+    CHECK_CONTAINS(html, "aria-label=\"Validation NDCG@10\"");
     CHECK_CONTAINS(html, "rep-bpr.crm: item vectors");
     CHECK_CONTAINS(html, "rep-pop.crm has no item vectors");
     CHECK_CONTAINS(html, "<h2 id=\"users\">");

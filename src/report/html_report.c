@@ -418,13 +418,17 @@ static void write_learning(FILE *out, const report *rp) {
         colors[l] = log_color(rp, l);
     }
     fputs("<h2 id=\"learning\">Learning curves</h2>\n<p class=\"note\">From the training logs (<code>crossrec train --log</code>): "
-          "the training loss and NDCG@10 on the validation users after each epoch. Losses of different models are on different "
-          "scales.</p>\n<div class=\"charts\">\n",
+          "NDCG@10 on the validation users after each epoch, and the training loss, one chart per log (the losses of "
+          "different models are on different scales).</p>\n<div class=\"charts\">\n",
           out);
-    cr_svg_lines c = {"Training loss", "epoch", "loss", rp->n_logs, names, colors, x, loss, n, 1};
+    cr_svg_lines c = {"Validation NDCG@10", "epoch", "NDCG@10", rp->n_logs, names, colors, x, ndcg, n, 1};
     cr_svg_line_chart(out, &c);
-    c.title = "Validation NDCG@10", c.y_label = "NDCG@10", c.y = ndcg;
-    cr_svg_line_chart(out, &c);
+    for (int l = 0; l < rp->n_logs; l++) {
+        char title[300];
+        snprintf(title, sizeof title, "Training loss: %s", names[l]);
+        cr_svg_lines one = {title, "epoch", "loss", 1, names + l, colors + l, x + l, loss + l, n + l, 1};
+        cr_svg_line_chart(out, &one);
+    }
     fputs("</div>\n", out);
 }
 
