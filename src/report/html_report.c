@@ -285,7 +285,7 @@ static void write_table(FILE *out, const report *rp) {
             const cr_interval *iv = k ? &rp->diff[(k - 1) * n_cols + c] : NULL;
             if (iv) fprintf(out, " data-mean=\"%.17g\" data-lo=\"%.17g\" data-hi=\"%.17g\"", iv->mean, iv->lo, iv->hi);
             fprintf(out, ">%.4f%s", v, best ? " &#9733;" : "");
-            if (iv) fprintf(out, "<span class=\"ci\">%+.4f [%+.4f, %+.4f]</span>", iv->mean, iv->lo, iv->hi);
+            if (iv) fprintf(out, "<span class=\"ci\">%+.4f<br>[%+.4f, %+.4f]</span>", iv->mean, iv->lo, iv->hi);
             fputs("</td>", out);
         }
         fputs("</tr>\n", out);
