@@ -3,7 +3,7 @@
  * cold-user split on the thinnest domain, pop, itemknn, cmf and tower, compare, report. Ends with what to open
  * and what to try next. */
 #include "cli.h"
-#include "crossrec/eval.h"
+#include "crossrec/data.h"
 
 #include <cblas.h>
 #include <stdio.h>

@@ -53,7 +53,7 @@ static const command *find_command(const char *name) {
     return NULL;
 }
 
-/* `crossrec help [COMMAND | --all]` */
+/* `crossrec help [COMMAND | --all]` (or --help, -h) */
 static int help(int argc, char **argv) {
     if (argc < 3) {
         usage(stdout);
@@ -82,8 +82,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "help") || ((!strcmp(name, "--help") || !strcmp(name, "-h")) && (argc < 3 || !strcmp(argv[2], "--all"))))
-        return help(argc, argv);
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) return help(argc, argv);
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("crossrec %s\n", CR_VERSION_STRING);
         return 0;

@@ -91,8 +91,9 @@ static cr_status item_map(report *rp, const cr_model *m, model_page *mp) {
         if (nonzero) rows[n++] = (int32_t)i;
         else zero++;
     }
-    if (n < 2) {
-        snprintf(mp->map_note, sizeof mp->map_note, "%s: fewer than two items with training events have a vector; no map.", mp->name);
+    if (n < 2 || rp->p->map_points == 0) {
+        snprintf(mp->map_note, sizeof mp->map_note, "%s: %s; no map.", mp->name,
+                 n < 2 ? "fewer than two items with training events have a vector" : "no points asked for (--map-points 0)");
         cr_free(rows);
         return CR_OK;
     }
@@ -127,37 +128,32 @@ static cr_status item_map(report *rp, const cr_model *m, model_page *mp) {
 }
 
 /* Top-10 candidates of each pool user by the model's scores, training items excluded (as in evaluation), ties
- * by item index. */
+ * by item index. One user per request: memory for one row of scores. */
 static cr_status pool_tops(report *rp, const cr_model *m, model_page *mp) {
     const cr_interactions *t = cr_split_train(rp->s);
-    int64_t n_cand, np = rp->n_pool;
+    int64_t n_cand;
     const int32_t *cand = cr_split_candidates(rp->s, &n_cand);
-    int64_t hist_ptr[POOL_USERS + 1];
-    hist_ptr[0] = 0;
-    for (int64_t r = 0; r < np; r++) hist_ptr[r + 1] = hist_ptr[r] + t->user_ptr[rp->pool[r] + 1] - t->user_ptr[rp->pool[r]];
-    int32_t *hist = cr_malloc((size_t)(hist_ptr[np] + 1) * sizeof *hist);
-    float *scores = cr_malloc((size_t)(np * n_cand + 1) * sizeof *scores);
-    uint8_t *seen = cr_calloc((size_t)t->n_items + 1, 1), can[POOL_USERS];
-    mp->top = cr_malloc((size_t)(np * TOP_N + 1) * sizeof *mp->top);
+    float *scores = cr_malloc((size_t)(n_cand + 1) * sizeof *scores);
+    uint8_t *seen = cr_calloc((size_t)t->n_items + 1, 1);
+    mp->top = cr_malloc((size_t)(rp->n_pool * TOP_N + 1) * sizeof *mp->top);
     cr_topk heap = {0};
-    cr_status st = hist && scores && seen && mp->top ? cr_topk_init(&heap, TOP_N) : cr_fail(CR_ERR_NOMEM, "out of memory (example users)");
-    for (int64_t r = 0; r < np && !st; r++)
-        memcpy(hist + hist_ptr[r], t->user_items + t->user_ptr[rp->pool[r]], (size_t)(hist_ptr[r + 1] - hist_ptr[r]) * sizeof *hist);
-    if (!st) {
-        cr_score_request req = {np, rp->pool, hist_ptr, hist, cr_split_target(rp->s), n_cand, cand};
-        st = cr_model_score(m, &req, scores, can);
-    }
-    for (int64_t r = 0; r < np && !st; r++) {
-        for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) seen[hist[e]] = 1;
+    cr_status st = scores && seen && mp->top ? cr_topk_init(&heap, TOP_N) : cr_fail(CR_ERR_NOMEM, "out of memory (example users)");
+    for (int64_t r = 0; r < rp->n_pool && !st; r++) {
+        int32_t u = rp->pool[r];
+        const int64_t hist_ptr[2] = {t->user_ptr[u], t->user_ptr[u + 1]};   /* the user's slice of the training CSR */
+        cr_score_request req = {1, &u, hist_ptr, t->user_items, cr_split_target(rp->s), n_cand, cand};
+        uint8_t can;
+        if ((st = cr_model_score(m, &req, scores, &can))) break;
+        for (int64_t e = hist_ptr[0]; e < hist_ptr[1]; e++) seen[t->user_items[e]] = 1;
         cr_topk_reset(&heap);
-        for (int64_t c = 0; c < n_cand && can[r]; c++)
-            if (!seen[cand[c]]) cr_topk_push(&heap, scores[r * n_cand + c], cand[c]);
+        for (int64_t c = 0; c < n_cand && can; c++)
+            if (!seen[cand[c]]) cr_topk_push(&heap, scores[c], cand[c]);
         int64_t k = cr_topk_sorted(&heap, mp->top + r * TOP_N, NULL);
         for (; k < TOP_N; k++) mp->top[r * TOP_N + k] = -1;
-        for (int64_t e = hist_ptr[r]; e < hist_ptr[r + 1]; e++) seen[hist[e]] = 0;
+        for (int64_t e = hist_ptr[0]; e < hist_ptr[1]; e++) seen[t->user_items[e]] = 0;
     }
     cr_topk_free(&heap);
-    cr_free(hist), cr_free(scores), cr_free(seen);
+    cr_free(scores), cr_free(seen);
     return st;
 }
 
