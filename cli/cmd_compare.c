@@ -16,19 +16,6 @@ static const cli_cmd_info info = {
     "95% interval of its difference to the first model (resampling users). '*' marks the best value per column.",
 };
 
-/* Columns: recall@K, ndcg@K, hr@K for each K, then mrr. */
-static double column(const cr_user_metrics *m, int col, int n_k) {
-    if (col == 3 * n_k) return m->mrr;
-    int q = col / 3;
-    return col % 3 == 0 ? m->recall[q] : col % 3 == 1 ? m->ndcg[q] : m->hr[q];
-}
-
-static void column_name(int col, const int *ks, int n_k, char *buf, size_t cap) {
-    static const char *const names[] = {"recall", "ndcg", "hr"};
-    if (col == 3 * n_k) snprintf(buf, cap, "mrr");
-    else snprintf(buf, cap, "%s@%d", names[col % 3], ks[col / 3]);
-}
-
 int cmd_compare(int argc, char **argv) {
     const char *ks_text = "10,50", *part_name = "test";
     int json = 0;
@@ -53,7 +40,7 @@ int cmd_compare(int argc, char **argv) {
     else if (strcmp(part_name, "test")) return cli_usage_error(&info, "--split must be valid or test");
     if (reps < 10) return cli_usage_error(&info, "--bootstrap must be at least 10");
     p.threads = (int)threads;
-    int n_models = n_pos - 1, n_cols = 3 * p.n_k + 1;
+    int n_models = n_pos - 1, n_cols = cr_compare_n_cols(p.n_k);
     cr_split *s;
     cr_status st = cr_split_load(&s, pos[0]);
     if (st) return cli_fail(st);
@@ -68,40 +55,33 @@ int cmd_compare(int argc, char **argv) {
         cr_model_free(m);
     }
     int64_t nu = st ? 0 : res[0]->n_users;
-    double *a = cr_malloc((size_t)(nu ? nu : 1) * sizeof *a), *b = cr_malloc((size_t)(nu ? nu : 1) * sizeof *b);
-    if (!st && (!a || !b)) st = cr_fail(CR_ERR_NOMEM, "out of memory");
-    double mean[MAX_MODELS][3 * CR_MAX_K + 1], lo[MAX_MODELS][3 * CR_MAX_K + 1], hi[MAX_MODELS][3 * CR_MAX_K + 1];
-    for (int k = 1; k < n_models && !st; k++) {
-        for (int c = 0; c < n_cols && !st; c++) {
-            for (int64_t u = 0; u < nu; u++) a[u] = column(&res[0]->per_user[u], c, p.n_k), b[u] = column(&res[k]->per_user[u], c, p.n_k);
-            st = cr_bootstrap_diff(a, b, nu, (int)reps, (uint64_t)seed, &mean[k][c], &lo[k][c], &hi[k][c]);
-        }
-    }
+    cr_interval diff[(MAX_MODELS - 1) * (3 * CR_MAX_K + 1)];
+    if (!st) st = cr_compare_bootstrap((const cr_eval_result *const *)res, n_models, (int)reps, (uint64_t)seed, diff);
     if (!st && !json) {
         printf("%lld %s users; paired bootstrap 95%% intervals (%lld resamples) of the difference to %s\n\n", (long long)nu,
                part_name, (long long)reps, names[0]);
         printf("%-28s", "model");
         for (int c = 0; c < n_cols; c++) {
             char cn[32];
-            column_name(c, p.ks, p.n_k, cn, sizeof cn);
+            cr_compare_col_name(c, p.ks, p.n_k, cn, sizeof cn);
             printf(" %15s", cn);
         }
         printf("\n");
         for (int k = 0; k < n_models; k++) {
             printf("%-28.28s", names[k]);
             for (int c = 0; c < n_cols; c++) {
-                double v = column(&res[k]->mean, c, p.n_k), best = v;
-                for (int j = 0; j < n_models; j++) best = column(&res[j]->mean, c, p.n_k) > best ? column(&res[j]->mean, c, p.n_k) : best;
+                double v = cr_compare_value(&res[k]->mean, c, p.n_k);
+                double best = cr_compare_best((const cr_eval_result *const *)res, n_models, c);
                 printf(" %14.4f%s", v, v == best && n_models > 1 ? "*" : " ");
             }
             printf("\n");
             if (k == 0) continue;
             printf("%-28s", "  difference, 95% interval");
-            for (int c = 0; c < n_cols; c++) printf(" %+14.4f ", mean[k][c]);
+            for (int c = 0; c < n_cols; c++) printf(" %+14.4f ", diff[(k - 1) * n_cols + c].mean);
             printf("\n%-28s", "");
             for (int c = 0; c < n_cols; c++) {
                 char iv[32];
-                snprintf(iv, sizeof iv, "[%+.3f,%+.3f]", lo[k][c], hi[k][c]);
+                snprintf(iv, sizeof iv, "[%+.3f,%+.3f]", diff[(k - 1) * n_cols + c].lo, diff[(k - 1) * n_cols + c].hi);
                 printf(" %15s", iv);
             }
             printf("\n");
@@ -109,17 +89,18 @@ int cmd_compare(int argc, char **argv) {
     } else if (!st) {
         json_t *root = json_object(), *arr = json_array();
         for (int k = 0; k < n_models; k++) {
-            json_t *o = json_object(), *vals = json_object(), *diff = json_object();
+            json_t *o = json_object(), *vals = json_object(), *dj = json_object();
             json_object_set_new(o, "model", json_string(names[k]));
             for (int c = 0; c < n_cols; c++) {
                 char cn[32];
-                column_name(c, p.ks, p.n_k, cn, sizeof cn);
-                json_object_set_new(vals, cn, json_real(column(&res[k]->mean, c, p.n_k)));
-                if (k) json_object_set_new(diff, cn, json_pack("{s:f, s:f, s:f}", "mean", mean[k][c], "lo", lo[k][c], "hi", hi[k][c]));
+                cr_compare_col_name(c, p.ks, p.n_k, cn, sizeof cn);
+                json_object_set_new(vals, cn, json_real(cr_compare_value(&res[k]->mean, c, p.n_k)));
+                const cr_interval *iv = k ? &diff[(k - 1) * n_cols + c] : NULL;
+                if (iv) json_object_set_new(dj, cn, json_pack("{s:f, s:f, s:f}", "mean", iv->mean, "lo", iv->lo, "hi", iv->hi));
             }
             json_object_set_new(o, "metrics", vals);
-            if (k) json_object_set_new(o, "difference_to_first", diff);
-            else json_decref(diff);
+            if (k) json_object_set_new(o, "difference_to_first", dj);
+            else json_decref(dj);
             json_array_append_new(arr, o);
         }
         json_object_set_new(root, "users", json_integer(nu));
@@ -129,7 +110,6 @@ int cmd_compare(int argc, char **argv) {
         printf("\n");
         json_decref(root);
     }
-    cr_free(a), cr_free(b);
     for (int k = 0; k < n_models; k++) cr_eval_result_free(res[k]);
     cr_split_free(s);
     return st ? cli_fail(st) : 0;

@@ -59,7 +59,7 @@ int cmd_embed(int argc, char **argv) {
         {"fields", 0, CLI_STR, &fields, NULL, 0, "F", "item text used: title, text or both"},
         {"dim", 0, CLI_INT, &dim, NULL, 0, "D", "hash-tfidf output dimension"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "threads, 0: all cores"},
-        {"quiet", 'q', CLI_FLAG, &quiet, NULL, 0, NULL, "no summary line on stderr"},
+        {"quiet", 'q', CLI_FLAG, &quiet, NULL, 0, NULL, "no progress line and no summary line on stderr"},
         {0},
     };
     const char *pos[1];
@@ -77,12 +77,15 @@ int cmd_embed(int argc, char **argv) {
     int64_t n = cr_dataset_inter(d)->n_items, D = 0;
     float *x = NULL;
     double t0 = cr_now();
+    cli_progress pr;
+    p.progress = cli_progress_start(&pr, "embed", "item", quiet);
     st = cr_embed_items(d, &p, &x, &D);
     double secs = cr_now() - t0;
     if (!st) st = cr_npy_write_f32(out, x, n, D);
-    if (!st && !quiet)
-        fprintf(stderr, "embed: %lld items x %lld (%s) in %.2f s, %.0f items/s -> %s\n", (long long)n, (long long)D,
-                method, secs, secs > 0 ? n / secs : 0.0, out);
+    if (st) cli_progress_end(&pr, stderr, NULL);
+    else
+        cli_progress_end(&pr, stderr, "embed: %lld items x %lld (%s) in %.2f s, %.0f items/s -> %s", (long long)n, (long long)D,
+                         method, secs, secs > 0 ? n / secs : 0.0, out);
     cr_free(x);
     cr_dataset_free(d);
     return st ? cli_fail(st) : 0;

@@ -16,7 +16,7 @@ static const cli_cmd_info info = {
 
 int cmd_eval(int argc, char **argv) {
     const char *ks_text = "10,20,50", *part_name = "test", *per_user = NULL;
-    int json = 0, keep_seen = 0;
+    int json = 0, keep_seen = 0, quiet = 0;
     int64_t threads = 0;
     const cli_opt opts[] = {
         {"k", 'k', CLI_STR, &ks_text, NULL, 0, "LIST", "cut-offs"},
@@ -25,6 +25,7 @@ int cmd_eval(int argc, char **argv) {
         {"json", 0, CLI_FLAG, &json, NULL, 0, NULL, "one JSON object"},
         {"per-user", 0, CLI_STR, &per_user, NULL, 0, "FILE", "write one TSV row per evaluated user"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "threads (0 = all cores); results do not depend on it"},
+        {"quiet", 'q', CLI_FLAG, &quiet, NULL, 0, NULL, "no progress line and no summary line on stderr"},
         {0},
     };
     const char *pos[2];
@@ -49,8 +50,17 @@ int cmd_eval(int argc, char **argv) {
         return cli_fail(st);
     }
     cr_eval_result *r;
+    cli_progress pr;
+    p.progress = cli_progress_start(&pr, "eval", "user", quiet);
     st = cr_evaluate(s, m, &p, &r);
-    if (!st) {
+    if (st) {
+        cli_progress_end(&pr, stderr, NULL);
+    } else {
+        int64_t n_cand;
+        char nu[32], nc[32];
+        cr_split_candidates(s, &n_cand);
+        cli_progress_end(&pr, stderr, "eval: %s users x %s candidates in %.2f s (%.0f users/s)", cli_commas(r->n_users, nu, sizeof nu),
+                         cli_commas(n_cand, nc, sizeof nc), r->seconds, r->seconds > 0 ? (double)r->n_users / r->seconds : 0.0);
         char name[512];
         snprintf(name, sizeof name, "%s (%s) on %s, %s users", pos[1], cr_model_name(m), pos[0], part_name);
         if (json) st = cr_eval_json(r, cr_model_name(m), stdout);

@@ -80,20 +80,21 @@ int cmd_import(int argc, char **argv) {
     p.table.max_line = max_line;
 
     double t0 = cr_now();
+    cli_progress pr;
+    p.progress = cli_progress_start(&pr, "import", "byte", quiet);
     cr_dataset *d;
     cr_import_report rep;
     cr_status st = cr_dataset_import(&d, &p, &rep);
-    if (st) return cli_fail(st);
-    st = cr_dataset_save(d, output);
+    if (!st && (st = cr_dataset_save(d, output))) cr_dataset_free(d);
     if (st) {
-        cr_dataset_free(d);
+        cli_progress_end(&pr, stderr, NULL);
         return cli_fail(st);
     }
     const cr_interactions *v = cr_dataset_inter(d);
+    cli_progress_end(&pr, stdout, "imported %lld interactions (%lld users, %lld items, %lld domains) from %lld lines in %.2f s -> %s",
+                     (long long)v->n_inter, (long long)v->n_users, (long long)v->n_items, (long long)v->n_domains,
+                     (long long)rep.lines, cr_now() - t0, output);
     if (!quiet) {
-        printf("imported %lld interactions (%lld users, %lld items, %lld domains) from %lld lines in %.2f s -> %s\n",
-               (long long)v->n_inter, (long long)v->n_users, (long long)v->n_items, (long long)v->n_domains,
-               (long long)rep.lines, cr_now() - t0, output);
         if (rep.skipped)
             printf("skipped %lld bad lines (--skip-bad-lines); the first: %s\n", (long long)rep.skipped, rep.first_skipped);
         if (rep.duplicates)

@@ -35,20 +35,6 @@ static const cli_cmd_info info = {
     "and --resume run.crt continues the run exactly where it stopped (same result as an uninterrupted run).",
 };
 
-/* 1234567 -> "1,234,567" */
-static const char *group_digits(int64_t v, char *buf, size_t cap) {
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%lld", (long long)(v < 0 ? -v : v));
-    size_t o = 0;
-    if (v < 0 && o + 1 < cap) buf[o++] = '-';
-    for (int i = 0; i < n && o + 2 < cap; i++) {
-        if (i && (n - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 static int unknown_model(const char *name) {
     const char *const *names = cr_model_names();
     char list[256];
@@ -127,8 +113,8 @@ int cmd_train(int argc, char **argv) {
         {"pop-by-domain", 0, CLI_FLAG, &p.pop_by_domain, NULL, 0, NULL, "pop: score = share of the item's domain's events"},
         {"neighbors", 0, CLI_INT, &neighbors, NULL, 0, "K", "itemknn: neighbours kept per item in each domain"},
         {"shrink", 0, CLI_F64, &p.knn_shrink, NULL, 0, "X", "itemknn: cosine shrinkage, co / (sqrt(n_i n_j) + X)"},
-        {"dim", 0, CLI_INT, &p.dim, NULL, 0, "D", "bpr/als: factors per user and item"},
-        {"epochs", 0, CLI_INT, &p.epochs, NULL, 0, "N", "bpr/als: at most this many epochs"},
+        {"dim", 0, CLI_INT, &p.dim, NULL, 0, "D", "bpr, als, cmf, emcdr, ptupcdr, tower: factors (vector size) per user and item"},
+        {"epochs", 0, CLI_INT, &p.epochs, NULL, 0, "N", "bpr, als, cmf, emcdr, ptupcdr, tower: at most this many epochs"},
         {"patience", 0, CLI_INT, &patience, NULL, 0, "N", "early stopping: stop after N epochs without better validation NDCG@10 and keep the best (0: run all epochs, keep the last)"},
         {"optimizer", 0, CLI_STR, &p.optimizer, NULL, 0, "NAME", "bpr, cmf, tower: sgd, adagrad or adam (default: adagrad for bpr and cmf, adam for tower)"},
         {"lr", 0, CLI_F64, &p.lr, NULL, 0, "X", "learning rate (0: the model's default: bpr and cmf 0.05, tower 0.002)"},
@@ -206,33 +192,30 @@ int cmd_train(int argc, char **argv) {
     for (int64_t e = 0; e < train->n_inter; e++) events += p.domain < 0 || train->item_domain[train->user_items[e]] == p.domain;
 
     double t0 = cr_now();
+    cli_progress pr;
+    p.progress = cli_progress_start(&pr, "train", "epoch", quiet);
     cr_model *m = NULL;
-    if ((st = cr_model_train(&m, d, train, &p))) {
-        cr_split_free(s);
-        return cli_fail(st);
-    }
+    if (!(st = cr_model_train(&m, d, train, &p))) st = cr_model_save(m, output);
     double secs = cr_now() - t0;
-    st = cr_model_save(m, output);
     cr_model_free(m);
     if (st) {
+        cli_progress_end(&pr, stderr, NULL);
         cr_split_free(s);
         return cli_fail(st);
     }
-    if (!quiet) {
-        char settings[256], num[32];
-        const char *dom = p.domain >= 0 ? cr_dataset_domain_name(d, p.domain) : NULL;
-        if (!strcmp(model, "itemknn"))
-            snprintf(settings, sizeof settings, "%lld neighbours per domain, shrink %g, %s%s", (long long)neighbors, p.knn_shrink,
-                     dom ? "domain " : "all domains", dom ? dom : "");
-        else if (!strcmp(model, "pop"))
-            snprintf(settings, sizeof settings, "%s%s%s", p.pop_by_domain ? "by domain, " : "", dom ? "domain " : "all domains",
-                     dom ? dom : "");
-        else
-            snprintf(settings, sizeof settings, "%s%s", dom ? "domain " : "all domains", dom ? dom : "");
-        printf("trained %s (%s) on %s training events in %.2f s -> %s\n", model, settings,
-               group_digits(events, num, sizeof num), secs, output);
-        if (p.pause_after) printf("training state -> %s (continue with: crossrec train %s --resume %s -o %s)\n", p.checkpoint, pos[0], p.checkpoint, output);
-    }
+    char settings[256], num[32];
+    const char *dom = p.domain >= 0 ? cr_dataset_domain_name(d, p.domain) : NULL;
+    if (!strcmp(model, "itemknn"))
+        snprintf(settings, sizeof settings, "%lld neighbours per domain, shrink %g, %s%s", (long long)neighbors, p.knn_shrink,
+                 dom ? "domain " : "all domains", dom ? dom : "");
+    else if (!strcmp(model, "pop"))
+        snprintf(settings, sizeof settings, "%s%s%s", p.pop_by_domain ? "by domain, " : "", dom ? "domain " : "all domains",
+                 dom ? dom : "");
+    else
+        snprintf(settings, sizeof settings, "%s%s", dom ? "domain " : "all domains", dom ? dom : "");
+    cli_progress_end(&pr, stdout, "trained %s (%s) on %s training events in %.2f s -> %s", model, settings,
+                     cli_commas(events, num, sizeof num), secs, output);
+    if (p.pause_after && !quiet) printf("training state -> %s (continue with: crossrec train %s --resume %s -o %s)\n", p.checkpoint, pos[0], p.checkpoint, output);
     cr_split_free(s);
     return 0;
 }

@@ -64,7 +64,7 @@ static cr_status hashed_score(const cr_model *m, const cr_score_request *q, floa
     return CR_OK;
 }
 static void hashed_free(cr_model *m) { (void)m; }
-static const cr_model_ops hashed_ops = {"hashed", hashed_score, NULL, hashed_free};
+static const cr_model_ops hashed_ops = {.name = "hashed", .score = hashed_score, .save = NULL, .free = hashed_free};
 
 cr_model cr_test_random_model(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);

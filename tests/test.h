@@ -65,6 +65,10 @@ const char *cr_test_shared_data(void);
 /* Runs `crossrec ARGS` through the shell (binary from $CROSSREC_BIN, default build/crossrec) with stdout and
  * stderr captured together into *out (malloc'ed, caller free()s); returns the exit code. */
 int cr_test_cli(char **out, const char *args_fmt, ...) CR_PRINTF(2, 3);
+/* The same with the command's stdin, stdout and stderr on a pseudo-terminal (script(1)), so it behaves as in a
+ * person's terminal; *out gets what the terminal showed (line ends as CR LF). Skips the current test when
+ * script(1) is not installed. */
+int cr_test_cli_tty(char **out, const char *args_fmt, ...) CR_PRINTF(2, 3);
 int cr_test_file_exists(const char *path);
 
 #endif

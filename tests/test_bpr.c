@@ -69,7 +69,7 @@ static cr_status random_score(const cr_model *m, const cr_score_request *q, floa
     return CR_OK;
 }
 static void random_free(cr_model *m) { (void)m; }
-static const cr_model_ops random_ops = {"random", random_score, NULL, random_free};
+static const cr_model_ops random_ops = {.name = "random", .score = random_score, .save = NULL, .free = random_free};
 
 /* ---- the gradient ---- */
 

@@ -1,6 +1,9 @@
 /* test_cli.c — the crossrec binary as a user meets it: bad input gives one clear line naming file:line,
- * exit code 1 and no output file; usage errors exit 2 with a suggestion; import/stats/inspect/synth work. */
+ * exit code 1 and no output file; usage errors exit 2 with a suggestion; import/stats/inspect/synth work; help
+ * lists every option with its live default; long commands draw a progress line on a terminal only. */
 #include "test.h"
+
+#include "crossrec/model.h"
 
 #include <stdlib.h>
 
@@ -142,4 +145,105 @@ TEST(cli_synth_import_stats_inspect) {
     CHECK_EQ(rc, 1);
     CHECK_CONTAINS(text, "damaged.crd");
     free(text);
+}
+
+/* Every command's help, wrapped, with the defaults the code uses (read here from the library). */
+TEST(cli_help_every_option_with_its_default) {
+    char *text, want[64];
+    CHECK_EQ(cr_test_cli(&text, "--help"), 0);
+    const char *commands[] = {"import", "stats", "split", "train", "eval", "compare", "report", "embed", "demo"};
+    for (int i = 0; i < 9; i++) {
+        snprintf(want, sizeof want, "\n  %s ", commands[i]);
+        CHECK_CONTAINS(text, want);
+    }
+    free(text);
+    CHECK_EQ(cr_test_cli(&text, "help --all"), 0);
+    for (int i = 0; i < 9; i++) {
+        snprintf(want, sizeof want, "usage: crossrec %s", commands[i]);
+        CHECK_CONTAINS(text, want);
+    }
+    cr_train_params tp = cr_train_default_params();
+    snprintf(want, sizeof want, "--dim D ");
+    const char *dim = strstr(text, want);
+    CHECK(dim != NULL);
+    snprintf(want, sizeof want, "(default: %lld)", (long long)tp.dim);
+    CHECK(strstr(dim, want) && strstr(dim, want) < strchr(dim, '\n') + 200);
+    snprintf(want, sizeof want, "(default: %g)", tp.temperature);
+    CHECK_CONTAINS(text, want);
+    /* option lines wrap at 118 columns */
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (!strncmp(line, "  ", 2) && strncmp(line, "  crossrec", 10)) CHECK_MSG(len <= 118, "help line of %zu columns: %.*s", len, (int)len, line);
+        line += len + (end != NULL);
+    }
+    free(text);
+    CHECK_EQ(cr_test_cli(&text, "help trian"), 2);
+    CHECK_CONTAINS(text, "did you mean 'crossrec train'");
+    free(text);
+    CHECK_EQ(cr_test_cli(&text, "help eval"), 0);
+    CHECK_CONTAINS(text, "usage: crossrec eval");
+    CHECK_CONTAINS(text, "(default: 10,20,50)");
+    free(text);
+    CHECK_EQ(cr_test_cli(&text, "train x.crs --model pop --epoch 3 -o m.crm"), 2);
+    CHECK_CONTAINS(text, "did you mean --epochs");
+    free(text);
+}
+
+/* A progress line with rate and ETA on a terminal, nothing when stderr is a file, nothing with --quiet; one
+ * summary line at the end. */
+TEST(cli_progress_line_on_a_terminal_only) {
+    const char *dir = cr_test_path("progress");
+    char crd[512], crs[512], crm[512], *text;
+    snprintf(crd, sizeof crd, "%s.crd", dir);
+    snprintf(crs, sizeof crs, "%s.crs", dir);
+    snprintf(crm, sizeof crm, "%s.crm", dir);
+    CHECK_EQ(cr_test_cli(NULL, "synth -o %s --users 400 --items 200 --interactions 6000 --domains 2", dir), 0);
+    CHECK_EQ(cr_test_cli_tty(&text, "import %s -o %s", dir, crd), 0);
+    CHECK_CONTAINS(text, "\rimport: ");
+    CHECK_CONTAINS(text, " MB (");
+    CHECK_CONTAINS(text, "imported 6000 interactions");
+    free(text);
+    CHECK_EQ(cr_test_cli(NULL, "split %s --protocol cold-user --target music --beta 0.5 -o %s", crd, crs), 0);
+    CHECK_EQ(cr_test_cli_tty(&text, "train %s --model bpr --epochs 2 --patience 0 --dim 8 -o %s", crs, crm), 0);
+    CHECK_CONTAINS(text, "\rtrain: 1/2 epochs (50%)");
+    CHECK_CONTAINS(text, "ETA ");
+    CHECK_CONTAINS(text, "trained bpr");
+    free(text);
+
+    CHECK_EQ(cr_test_cli_tty(&text, "eval %s %s", crs, crm), 0);
+    CHECK_CONTAINS(text, "\reval: ");
+    CHECK_CONTAINS(text, "users/s");
+    CHECK_CONTAINS(text, "\033[K");
+    CHECK_CONTAINS(text, "candidates in ");
+    free(text);
+    CHECK_EQ(cr_test_cli_tty(&text, "eval %s %s --quiet", crs, crm), 0);
+    CHECK(!strstr(text, "eval: "));
+    CHECK_CONTAINS(text, "recall");
+    free(text);
+    CHECK_EQ(cr_test_cli(&text, "eval %s %s", crs, crm), 0);
+    CHECK(!strchr(text, '\r') && !strstr(text, "\033["));
+    CHECK_CONTAINS(text, "eval: ");   /* the summary line */
+    free(text);
+}
+
+/* The demo runs the whole story through the commands and leaves a report to open. */
+TEST(cli_demo_story_and_report) {
+    const char *dir = cr_test_path("demo");
+    char *text, html[512];
+    int rc = cr_test_cli(&text, "demo --dir '%s'", dir);
+    CHECK_MSG(rc == 0, "demo: %s", text);
+    const char *steps[] = {"$ crossrec synth", "$ crossrec import", "$ crossrec split", "--model pop", "--model itemknn",
+                           "--model cmf", "--model tower", "$ crossrec compare", "$ crossrec report", "Open the report",
+                           "Try next", "On your own data"};
+    for (int k = 0; k < 12; k++) CHECK_CONTAINS(text, steps[k]);
+    free(text);
+    snprintf(html, sizeof html, "%s/report.html", dir);
+    char *page = cr_test_read(html, NULL);
+    CHECK(page != NULL);
+    const char *models[] = {"pop.crm", "itemknn.crm", "cmf.crm", "tower.crm"};
+    for (int k = 0; k < 4; k++) CHECK_CONTAINS(page, models[k]);
+    CHECK_CONTAINS(page, "tower.crm: item vectors");
+    CHECK_CONTAINS(page, "Training loss: tower.tsv");
+    free(page);
 }

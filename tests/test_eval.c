@@ -101,7 +101,7 @@ static cr_status probe_score(const cr_model *m, const cr_score_request *req, flo
 }
 
 static void probe_free(cr_model *m) { (void)m; }
-static const cr_model_ops probe_ops = {"probe", probe_score, NULL, probe_free};
+static const cr_model_ops probe_ops = {.name = "probe", .score = probe_score, .save = NULL, .free = probe_free};
 
 static probe_model make_probe(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
@@ -260,6 +260,128 @@ TEST(eval_max_users_subset) {
     cr_eval_result_free(all);
     cr_eval_result_free(sub);
     cr_eval_result_free(same);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* Curves for every K: the hand-computed case above ranks u1's only positive third. */
+TEST(eval_curves_hand_computed) {
+    cr_dataset *d = load_dataset(INTER, ITEMS);
+    cr_split *s = cold_split(d, "user\tsplit\nu1\ttest\n");
+    cr_model *m = NULL;
+    cr_train_params tp = cr_train_default_params();
+    tp.model = "pop";
+    CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &tp));
+    cr_eval_params ep = cr_eval_default_params();
+    ep.curve_k = 5;
+    cr_eval_result *r = NULL;
+    CHECK_OK(cr_evaluate(s, m, &ep, &r));
+    const double recall[5] = {0, 0, 1, 1, 1}, ndcg[5] = {0, 0, 0.5, 0.5, 0.5};
+    CHECK_EQ(r->curve_k, 5);
+    for (int k = 0; k < 5; k++) {
+        CHECK_NEAR(r->curve_recall[k], recall[k], 1e-15);
+        CHECK_NEAR(r->curve_ndcg[k], ndcg[k], 1e-15);
+    }
+    cr_eval_result_free(r);
+    ep.curve_k = CR_MAX_CURVE_K + 1;
+    CHECK_STATUS(cr_evaluate(s, m, &ep, &r), CR_ERR_ARG);
+    cr_model_free(m);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+typedef struct {
+    int64_t calls, last, total, decreased;
+} progress_log;
+
+static void log_progress(void *user, int64_t done, int64_t total) {
+    progress_log *l = user;
+    l->decreased |= done < l->last;
+    l->calls++, l->last = done, l->total = total;
+}
+
+/* The curves agree with the cut-off metrics where both exist and do not depend on the thread count; progress
+ * reaches every user. */
+TEST(eval_curves_match_cutoffs_and_threads) {
+    cr_dataset *d = synth_dataset("curves", 600, 300, 9000, 3);
+    cr_split *s = cr_test_cold_split(d, 1, 0.3);
+    cr_train_params tp = cr_train_default_params();
+    tp.model = "itemknn";
+    cr_model *m = NULL;
+    CHECK_OK(cr_model_train(&m, d, cr_split_train(s), &tp));
+    cr_eval_params ep = cr_eval_default_params();
+    ep.ks[0] = 1, ep.ks[1] = 7, ep.ks[2] = 40;
+    ep.curve_k = 60;
+    progress_log log = {0};
+    ep.progress = (cr_progress){log_progress, &log};
+    cr_eval_result *r[2];
+    ep.threads = 1;
+    CHECK_OK(cr_evaluate(s, m, &ep, &r[0]));
+    CHECK(log.calls >= 2 && !log.decreased);
+    CHECK_EQ(log.last, r[0]->n_users);
+    CHECK_EQ(log.total, r[0]->n_users);
+    ep.threads = 2;
+    log = (progress_log){0};
+    CHECK_OK(cr_evaluate(s, m, &ep, &r[1]));
+    CHECK(!log.decreased);
+    CHECK_EQ(log.last, r[1]->n_users);
+    for (int q = 0; q < 3; q++) {
+        CHECK_NEAR(r[0]->curve_recall[ep.ks[q] - 1], r[0]->mean.recall[q], 1e-12);
+        CHECK_NEAR(r[0]->curve_ndcg[ep.ks[q] - 1], r[0]->mean.ndcg[q], 1e-12);
+    }
+    CHECK(!memcmp(r[0]->curve_recall, r[1]->curve_recall, 60 * sizeof(double)));
+    CHECK(!memcmp(r[0]->curve_ndcg, r[1]->curve_ndcg, 60 * sizeof(double)));
+    for (int k = 1; k < 60; k++) CHECK(r[0]->curve_recall[k] >= r[0]->curve_recall[k - 1]);
+    CHECK(r[0]->curve_recall[59] > r[0]->curve_recall[0]);
+    for (int k = 0; k < 2; k++) cr_eval_result_free(r[k]);
+    cr_model_free(m);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* Recall by the domain of the ground-truth items on a warm split over all domains, against a brute force: the
+ * probe scores items by index, so a positive's rank is 1 + the unseen candidates of higher index; odd users
+ * cannot be represented and miss everything. */
+TEST(eval_recall_by_domain_brute_force) {
+    cr_dataset *d = synth_dataset("bydomain", 300, 160, 5000, 3);
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_WARM;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    probe_model pm = make_probe(d);
+    cr_eval_params ep = cr_eval_default_params();
+    ep.ks[0] = 5, ep.ks[1] = 30, ep.n_k = 2;
+    cr_eval_result *r = NULL;
+    CHECK_OK(cr_evaluate(s, &pm.base, &ep, &r));
+    const cr_interactions *v = cr_dataset_inter(d), *t = cr_split_train(s);
+    const cr_ground_truth *gt = cr_split_truth(s, CR_PART_TEST);
+    int64_t gt_n[3] = {0}, hits[3][2] = {{0}};
+    uint8_t *seen = calloc((size_t)v->n_items, 1);
+    for (int64_t k = 0; k < gt->n_users; k++) {
+        int32_t u = gt->users[k];
+        memset(seen, 0, (size_t)v->n_items);
+        for (int64_t e = t->user_ptr[u]; e < t->user_ptr[u + 1]; e++) seen[t->user_items[e]] = 1;
+        for (int64_t g = gt->gt_ptr[k]; g < gt->gt_ptr[k + 1]; g++) {
+            int32_t i = gt->gt_items[g], dom = v->item_domain[i];
+            gt_n[dom]++;
+            if (u % 2 || seen[i]) continue;
+            int64_t rank = 1;
+            for (int32_t j = i + 1; j < v->n_items; j++) rank += !seen[j];
+            for (int q = 0; q < 2; q++) hits[dom][q] += rank <= ep.ks[q];
+        }
+    }
+    free(seen);
+    CHECK_EQ(r->n_domains, 3);
+    int64_t total = 0;
+    for (int dom = 0; dom < 3; dom++) {
+        CHECK_EQ(r->domain_gt_n[dom], gt_n[dom]);
+        CHECK(gt_n[dom] > 0);
+        total += gt_n[dom];
+        for (int q = 0; q < 2; q++) CHECK_NEAR(r->domain_recall[dom * 2 + q], (double)hits[dom][q] / (double)gt_n[dom], 1e-15);
+    }
+    CHECK_EQ(total, cr_split_stats_of(s)->test_pairs);
+    CHECK(hits[0][1] + hits[1][1] + hits[2][1] > 0);
+    cr_eval_result_free(r);
     cr_split_free(s);
     cr_dataset_free(d);
 }

@@ -113,6 +113,25 @@ int cr_test_cli(char **out, const char *args_fmt, ...) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
 }
 
+int cr_test_cli_tty(char **out, const char *args_fmt, ...) {
+    if (system("command -v script >/dev/null 2>&1")) cr_test_skip("script(1) is not installed (package bsdutils)");
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, args_fmt);
+    vsnprintf(args, sizeof args, args_fmt, ap);
+    va_end(ap);
+    const char *bin = getenv("CROSSREC_BIN");
+    const char *outpath = cr_test_path("cli-tty-output.txt");
+    /* script runs the command through the shell: the command line goes in single quotes, so args must not hold any */
+    snprintf(cmd, sizeof cmd, "script -qec '%s %s' /dev/null >'%s' 2>&1 </dev/null", bin && *bin ? bin : "build/current/crossrec",
+             args, outpath);
+    int rc = system(cmd);
+    char *text = cr_test_read(outpath, NULL);
+    if (out) *out = text;
+    else free(text);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st, (void)flag, (void)ftw;
     return remove(path);

@@ -480,7 +480,7 @@ static cr_status script_score(const cr_model *m, const cr_score_request *req, fl
 }
 
 static void script_free(cr_model *m) { (void)m; }
-static const cr_model_ops script_ops = {"script", script_score, NULL, script_free};
+static const cr_model_ops script_ops = {.name = "script", .score = script_score, .save = NULL, .free = script_free};
 
 /* The scripted fit: epoch e sets params.data[0] = levels[e] (and data[1] = e, to tell epochs apart) and
  * reports loss 1 / (e + 1); it fails with CR_ERR_IO at epoch fail_at (0-based) when fail_at >= 0. */

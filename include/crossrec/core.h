@@ -73,6 +73,22 @@ typedef void (*cr_log_fn)(cr_log_level level, const char *msg, void *user);
 void cr_log_set(cr_log_fn fn, void *user, cr_log_level max_level);
 void cr_log(cr_log_level level, const char *fmt, ...) CR_PRINTF(2, 3);
 
+/* ---- progress of long work ---------------------------------------------------------------------- */
+
+/* Where a long library call reports how far it is: fn(user, done, total) says that `done` of `total` units are
+ * finished (the unit is the call's: bytes, users, epochs, items); total 0: unknown. done = -1 asks the sink to
+ * take its display down, because the call is about to print (the training loop's epoch rows). Calls come from
+ * one thread at a time, `done` never decreasing between takedowns. A zeroed cr_progress reports nothing. The
+ * command line draws it on a terminal (cli/progress.c). */
+typedef struct {
+    void (*fn)(void *user, int64_t done, int64_t total);
+    void *user;
+} cr_progress;
+
+static inline void cr_progress_report(const cr_progress *p, int64_t done, int64_t total) {
+    if (p->fn) p->fn(p->user, done, total);
+}
+
 /* ---- allocation ----------------------------------------------------------------------------------- */
 
 /* All return NULL on failure (and when fault injection says so) without setting a message; callers turn

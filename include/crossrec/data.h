@@ -85,6 +85,8 @@ cr_status cr_table_select(cr_table *t, const char *const *names, const int *requ
  * cannot. */
 cr_status cr_table_next(cr_table *t, cr_field *fields);
 int64_t cr_table_line(const cr_table *t);           /* 1-based line where the last record started */
+/* Bytes read from the file so far (compressed ones for gzip; 0 for a memory table): progress against its size. */
+int64_t cr_table_bytes_in(const cr_table *t);
 
 /* Number parsing used by all readers: decimal integers (optionally with a fraction, truncated toward
  * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number
@@ -144,6 +146,8 @@ typedef struct {
     int skip_bad_lines;         /* skip malformed lines, count them, report the count (default: stop) */
     int allow_unknown_items;    /* items missing from the catalogue get domain "unknown" (default: error) */
     int dedup;                  /* merge repeated (user, item) pairs: latest timestamp, last value */
+    cr_progress progress;       /* bytes read of all files' total size (0 when a size is unknown: standard
+                                   input), every few thousand lines (default: none) */
 } cr_import_params;
 
 typedef struct {

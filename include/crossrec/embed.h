@@ -35,6 +35,7 @@ typedef struct {
     int threads;                /* 0: OpenMP's default */
     uint64_t seed;              /* hash-tfidf projection (42) */
     int64_t batch;              /* minilm: texts per cr_bert_encode call (1024) */
+    cr_progress progress;       /* items done of n_items: minilm after each batch, the others at the end */
 } cr_embed_params;
 
 cr_embed_params cr_embed_default_params(void);

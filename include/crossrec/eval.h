@@ -121,7 +121,12 @@ typedef struct {
     const char *per_user_path;  /* write one TSV row per evaluated user */
     int64_t max_users;          /* > 0: evaluate an evenly spaced, fixed subset of at most this many users
                                    (validation during training); 0: all */
+    int curve_k;                /* > 0: also recall@K and NDCG@K at every K = 1..curve_k (at most
+                                   CR_MAX_CURVE_K), for plots; 0 (default): not computed */
+    cr_progress progress;       /* evaluated users of the n_users, as batches finish (default: none) */
 } cr_eval_params;
+
+#define CR_MAX_CURVE_K 1000
 
 cr_eval_params cr_eval_default_params(void);
 
@@ -142,15 +147,46 @@ typedef struct {
     const char *user_group_name[8], *item_group_name[3];
     int64_t user_group_n[8], item_group_n[3];
     double user_group_recall[8][CR_MAX_K], user_group_ndcg[8][CR_MAX_K], item_group_recall[3][CR_MAX_K];
+    /* by the domain of the ground-truth items (several when the candidates span domains: a warm split without
+       a target): items and recall@K, as for item groups */
+    int64_t n_domains;
+    int64_t *domain_gt_n;       /* (n_domains) ground-truth items of each domain */
+    double *domain_recall;      /* (n_domains * n_k) hits@K among them / domain_gt_n (0 when none) */
+    /* curves (params.curve_k > 0), means over users like `mean`: index K - 1 for K = 1..curve_k; NULL else */
+    int curve_k;
+    double *curve_recall, *curve_ndcg;
     cr_user_metrics *per_user;  /* (n_users) for paired comparisons */
     int32_t *users;             /* (n_users) */
     double seconds;
 } cr_eval_result;
 
+/* Evaluates m on part p->part of s. Errors: CR_ERR_ARG (no or too many cut-offs, a K < 1, curve_k outside
+ * 0..CR_MAX_CURVE_K, a model of another dataset), CR_ERR_NOMEM, CR_ERR_IO (per_user_path), and the model's
+ * scoring errors. *r is owned by the caller (cr_eval_result_free). */
 cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params *p, cr_eval_result **r);
 void cr_eval_result_free(cr_eval_result *r);
 void cr_eval_print(const cr_eval_result *r, const char *model_name, FILE *out);
 cr_status cr_eval_json(const cr_eval_result *r, const char *model_name, FILE *out);
+
+/* ---- comparing models on one split (src/eval/compare.c): what `crossrec compare` and `crossrec report` show --- */
+
+/* The columns of a comparison: recall@K, ndcg@K and hr@K for each K of the results, then mrr. */
+static inline int cr_compare_n_cols(int n_k) { return 3 * n_k + 1; }
+/* Column col of metrics m (a user's or a mean). */
+double cr_compare_value(const cr_user_metrics *m, int col, int n_k);
+/* "recall@10", "ndcg@50", "mrr". */
+void cr_compare_col_name(int col, const int *ks, int n_k, char *buf, size_t cap);
+/* The highest mean of column col over the n results. */
+double cr_compare_best(const cr_eval_result *const *res, int n, int col);
+
+typedef struct {
+    double mean, lo, hi;    /* mean difference and its 95% interval */
+} cr_interval;
+
+/* For each result k = 1..n-1 and column c, the paired bootstrap (cr_bootstrap_diff, reps resamples, seed) of
+ * res[k] minus res[0] over their users: diff[(k - 1) * n_cols + c]. The results must be of the same users and
+ * cut-offs (CR_ERR_ARG otherwise), as cr_evaluate gives for one split and parameters. CR_ERR_NOMEM. */
+cr_status cr_compare_bootstrap(const cr_eval_result *const *res, int n, int reps, uint64_t seed, cr_interval *diff);
 
 #ifdef __cplusplus
 }

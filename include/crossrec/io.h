@@ -48,6 +48,16 @@ uint32_t cr_crc32c_hw(uint32_t crc, const void *data, size_t len);
  * but is not a directory. */
 cr_status cr_mkdirs(const char *dir);
 
+typedef struct {
+    const void *data;
+    size_t len;
+} cr_span;
+
+/* Writes the parts one after the other as the file at path, atomically: a temporary file next to it, fsync,
+ * rename over path, fsync of the directory; a failure leaves path as it was and no temporary file. CR_ERR_IO
+ * naming path and the errno text, CR_ERR_NOMEM. */
+cr_status cr_write_atomic(const char *path, const cr_span *parts, int n_parts);
+
 /* ---- dtypes ---- */
 
 typedef enum { CR_DT_U8 = 1, CR_DT_I32, CR_DT_I64, CR_DT_F32, CR_DT_F64, CR_DT_F16 } cr_dtype;

@@ -41,6 +41,10 @@ typedef struct {
      * written by cr_model_save. Arrays must stay valid until the commit inside cr_model_save returns. */
     cr_status (*save)(const cr_model *m, cr_filew *w);
     void (*free)(cr_model *m);
+    /* Optional (NULL: the model has none): the model's item vectors, (n_items, *dim) row-major, borrowed from
+     * the model (valid while it lives). Rows of items outside what the model was trained on carry no
+     * information (zero, or their random initial values). Thread-safe. */
+    const float *(*item_vectors)(const cr_model *m, int64_t *dim);
 } cr_model_ops;
 
 /* The common part of every model; a model type embeds it first in its own struct. */
@@ -74,6 +78,7 @@ typedef struct {
     double source_weight;       /* cmf: loss weight of events outside the target domain (default 0.5) */
     const char *log_path;       /* one TSV row per epoch */
     int quiet;                  /* no settings table or epoch rows */
+    cr_progress progress;       /* epochs done of the iterative models' epochs (default: none) */
     int hogwild;                /* bpr/cmf: `threads` workers update the parameters without locks (faster, results
                                    then depend on timing); default off: one worker, deterministic */
     /* tower (DESIGN §5): item tower from id, text and domain; user tower pooling the history's item vectors */
@@ -122,6 +127,10 @@ const char *const *cr_model_names(void);
  * per-call scratch cannot be allocated. Thread-safe: any number of threads may score one model at once. */
 cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can);
 const char *cr_model_name(const cr_model *m);
+/* The model's item vectors (n_items, *dim), borrowed from the model, or NULL (and *dim 0) for a type without
+ * any (pop, itemknn). bpr, als, cmf: the item factors; emcdr, ptupcdr: the target item factors (zero rows
+ * outside the target domain); tower: g(i), the item tower's output. */
+const float *cr_model_item_vectors(const cr_model *m, int64_t *dim);
 /* Writes a .crm atomically (io.h). Errors: CR_ERR_IO, CR_ERR_NOMEM. */
 cr_status cr_model_save(const cr_model *m, const char *path);
 /* Maps a .crm and validates it completely (the container, the generic counts, and every array of the model

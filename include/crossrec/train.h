@@ -107,6 +107,7 @@ typedef struct {
                                best epoch; 0: no early stopping, all epochs run and the last is kept */
     const char *log_path;   /* one TSV row per epoch */
     int quiet;              /* no settings table or epoch rows on stdout */
+    cr_progress progress;   /* epochs done of `epochs`, at the start of each; a takedown (-1) before each row */
     int64_t valid_users;    /* validate on an evenly spaced fixed subset of at most this many validation users
                                (default 2000; 0: all) — full ranking of every validation user each epoch
                                would cost more than the epoch on large data */
@@ -163,7 +164,7 @@ typedef struct {
  * after `patience` epochs without improvement or after p->epochs. With patience 0 runs p->epochs epochs and
  * keeps the last (best_ndcg is then the last epoch's NDCG); without validation users too (best_ndcg NaN). Unless quiet, prints to stdout the `settings` line (when not NULL), a
  * header and one row per epoch: epoch (1-based), loss (%.5f), validation NDCG@10 (%.4f, "-" without
- * validation), seconds of the epoch (training + validation); when stderr is a terminal, a progress line there.
+ * validation), seconds of the epoch (training + validation); p->progress hears of each epoch as it starts.
  * With log_path, writes the same columns as TSV (header `epoch loss valid_ndcg@10 seconds`; loss and NDCG
  * %.6f, "nan" without validation), created/truncated at the start and flushed after each row.
  * With p->resume, first restores the state of that .crt (CR_ERR_ARG when its fingerprint differs from

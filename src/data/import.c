@@ -10,6 +10,8 @@
  * line behind. */
 #include "dataset_impl.h"
 
+#include <sys/stat.h>
+
 #include <string.h>
 
 static const char *const user_aliases[] = {"user", "user_id", "userId", "userid", "uid", "reviewerID", "customer_id", NULL};
@@ -37,7 +39,19 @@ typedef struct {
     int64_t n_ev, cap_ev, cap_dom;
     int32_t *item_dom;                  /* (items.n) domain of each item while building */
     int32_t unknown_domain;             /* index of domain "unknown", -1 until first needed */
+    int64_t bytes_total;                /* size of all input files (0: a size is unknown), for progress */
+    int64_t bytes_done;                 /* bytes of the files already read */
 } importer;
+
+#define PROGRESS_LINES 8192
+
+/* Progress every PROGRESS_LINES lines of table t; and when t has been read to its end (t then counts as done). */
+static void import_progress(importer *im, const cr_table *t, int finished) {
+    if (finished) im->bytes_done += cr_table_bytes_in(t);
+    else if (im->rep->lines % PROGRESS_LINES) return;
+    int64_t done = im->bytes_done + (finished ? 0 : cr_table_bytes_in(t));
+    cr_progress_report(&im->p->progress, im->bytes_total && done > im->bytes_total ? im->bytes_total : done, im->bytes_total);
+}
 
 /* Picks the column for one field: the explicit name (must exist when required), else the first alias present. */
 static const char *pick_col(const cr_table *t, const char *explicit_name, const char *const *aliases) {
@@ -132,6 +146,7 @@ static cr_status read_catalogue(importer *im, const char *path) {
         }
         if (st == CR_OK) {
             im->rep->lines++;
+            import_progress(im, t, 0);
             if (!(st = check_id(t, &f[0], names[0])) && f[1].p) st = check_id(t, &f[1], names[1]);
             if (!st && cr_idmap_find(&im->d->item_map, f[0].p, f[0].len) >= 0)
                 st = cr_fail(CR_ERR_PARSE, "%s:%lld: duplicate item id " FIELD_FMT " (each item may be listed once)", path,
@@ -148,6 +163,7 @@ static cr_status read_catalogue(importer *im, const char *path) {
         }
     }
 done:
+    if (!st) import_progress(im, t, 1);
     cr_table_close(t);
     return st;
 }
@@ -288,6 +304,7 @@ static cr_status read_interactions(importer *im, const char *path, int *has_time
         float value = 1.0f;
         if (st == CR_OK) {
             im->rep->lines++;
+            import_progress(im, t, 0);
             if (!(st = check_id(t, &f[0], names[0]))) st = check_id(t, &f[1], names[1]);
             if (!st && f[2].p && cr_parse_i64(f[2].p, f[2].len, &time)) st = field_error(t, &f[2], names[2], "an integer");
             if (!st && f[3].p && cr_parse_f32(f[3].p, f[3].len, &value)) st = field_error(t, &f[3], names[3], "a number");
@@ -308,6 +325,7 @@ static cr_status read_interactions(importer *im, const char *path, int *has_time
 done:
     cr_free(b->keys);
     cr_free(b);
+    if (!st) import_progress(im, t, 1);
     cr_table_close(t);
     return st;
 }
@@ -494,6 +512,16 @@ cr_status cr_dataset_import(cr_dataset **out, const cr_import_params *p, cr_impo
         return cr_fail(CR_ERR_ARG, "import needs 1 to %d interaction files and at most %d item files", CR_MAX_INPUT_FILES,
                        CR_MAX_INPUT_FILES);
     importer im = {.p = p, .rep = report, .unknown_domain = -1};
+    for (int i = 0; i < p->n_interactions + p->n_items; i++) {
+        const char *path = i < p->n_interactions ? p->interactions[i] : p->items[i - p->n_interactions];
+        struct stat sb;
+        if (strcmp(path, "-") && !stat(path, &sb) && S_ISREG(sb.st_mode)) {
+            im.bytes_total += sb.st_size;
+        } else {
+            im.bytes_total = 0;     /* standard input or a pipe: the total is unknown */
+            break;
+        }
+    }
     cr_dataset *d = im.d = cr_calloc(1, sizeof *d);
     if (!d) return nomem();
     cr_status st;

@@ -37,6 +37,7 @@ struct cr_source {
     int member_end;             /* the current gzip member ended (Z_STREAM_END) */
     z_stream zs;
     cr_status failed;           /* CR_OK until an error */
+    int64_t bytes_in;           /* bytes read from the descriptor so far (compressed ones for gzip) */
 };
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
@@ -55,10 +56,12 @@ static cr_status src_fail(cr_source *s, cr_status st) {
     return st;
 }
 
-/* Reads from the descriptor, retrying on EINTR. Returns bytes read (0 at end) or -1 with errno set. */
-static ssize_t read_fd(int fd, void *dst, size_t n) {
+/* Reads from the source's descriptor, retrying on EINTR, and counts the bytes. Returns bytes read (0 at end) or
+ * -1 with errno set. */
+static ssize_t read_fd(cr_source *s, void *dst, size_t n) {
     for (;;) {
-        ssize_t r = read(fd, dst, n);
+        ssize_t r = read(s->fd, dst, n);
+        if (r > 0) s->bytes_in += r;
         if (r >= 0 || errno != EINTR) return r;
     }
 }
@@ -77,7 +80,7 @@ static cr_status raw_need(cr_source *s, size_t need) {
             /* Descriptor: keep the unconsumed tail (at most one byte here), read behind it. */
             size_t keep = s->zs.avail_in;
             if (keep) memmove(s->raw, s->zs.next_in, keep);
-            ssize_t r = read_fd(s->fd, s->raw + keep, RAW_CAP - keep);
+            ssize_t r = read_fd(s, s->raw + keep, RAW_CAP - keep);
             if (r < 0) return src_fail(s, cr_fail(CR_ERR_IO, "%s: read failed: %s", s->name, strerror(errno)));
             if (r == 0) s->raw_eof = 1;
             s->zs.next_in = s->raw;
@@ -183,7 +186,7 @@ cr_status cr_source_open_file(cr_source **out, const char *path, const char *nam
     /* Read until two bytes are there (a pipe may deliver one at a time) to look for the gzip magic. */
     size_t have = 0;
     while (have < 2) {
-        ssize_t r = read_fd(fd, raw + have, RAW_CAP - have);
+        ssize_t r = read_fd(s, raw + have, RAW_CAP - have);
         if (r < 0) {
             cr_status st = cr_fail(CR_ERR_IO, "%s: read failed: %s", name, strerror(errno));
             cr_source_close(s);
@@ -251,6 +254,8 @@ const char *cr_source_plain_mem(const cr_source *s, size_t *len) {
 
 int cr_source_is_gzip(const cr_source *s) { return s->gz; }
 
+int64_t cr_source_bytes_in(const cr_source *s) { return s->bytes_in; }
+
 cr_status cr_source_read(cr_source *s, void *dst, size_t n, size_t *got) {
     *got = 0;
     if (s->failed != CR_OK)
@@ -270,7 +275,7 @@ cr_status cr_source_read(cr_source *s, void *dst, size_t n, size_t *got) {
         return CR_OK;
     }
     if (s->raw_eof) return CR_DONE;
-    ssize_t r = read_fd(s->fd, dst, n > SSIZE_MAX ? SSIZE_MAX : n);
+    ssize_t r = read_fd(s, dst, n > SSIZE_MAX ? SSIZE_MAX : n);
     if (r < 0) return src_fail(s, cr_fail(CR_ERR_IO, "%s: read failed: %s", s->name, strerror(errno)));
     if (r == 0) {
         s->raw_eof = 1;

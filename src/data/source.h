@@ -29,5 +29,8 @@ const char *cr_source_plain_mem(const cr_source *s, size_t *len);
 cr_status cr_source_read(cr_source *s, void *dst, size_t n, size_t *got);
 /* Whether the data is gzip compressed. */
 int cr_source_is_gzip(const cr_source *s);
+/* Bytes read from the file so far (compressed bytes for gzip; 0 for memory sources): progress against the
+ * file's size. */
+int64_t cr_source_bytes_in(const cr_source *s);
 
 #endif

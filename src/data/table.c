@@ -1035,6 +1035,8 @@ cr_status cr_table_open_mem(cr_table **out, const void *buf, size_t len, const c
     return table_start(out, src, nm, name, o, 1);
 }
 
+int64_t cr_table_bytes_in(const cr_table *t) { return cr_source_bytes_in(t->src); }
+
 void cr_table_close(cr_table *t) {
     if (!t) return;
     json_decref(t->cur);

@@ -35,6 +35,10 @@ void cr_eval_result_free(cr_eval_result *r) {
     if (!r) return;
     cr_free(r->per_user);
     cr_free(r->users);
+    cr_free(r->domain_gt_n);
+    cr_free(r->domain_recall);
+    cr_free(r->curve_recall);
+    cr_free(r->curve_ndcg);
     cr_free(r);
 }
 
@@ -128,6 +132,8 @@ typedef struct {
     float *pos_score;
     int64_t *ranks;         /* (max_gt) */
     int64_t *exposure;      /* (n_k * n_items) top-K exposure per K */
+    int64_t *dom_hits;      /* (n_domains * n_k) hits@K among ground truth of each domain */
+    int64_t *dom_gt;        /* (n_domains) ground-truth items of each domain */
     int32_t *top;           /* (kmax) */
     double *norm;           /* (kmax) */
     cr_topk topk[BATCH_ROWS];
@@ -138,12 +144,12 @@ typedef struct {
 static void scratch_free(scratch *w) {
     cr_free(w->scores), cr_free(w->neg), cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
     cr_free(w->in_uni), cr_free(w->uni_at), cr_free(w->pos_item), cr_free(w->pos_score), cr_free(w->ranks);
-    cr_free(w->exposure), cr_free(w->top), cr_free(w->norm);
+    cr_free(w->exposure), cr_free(w->dom_hits), cr_free(w->dom_gt), cr_free(w->top), cr_free(w->norm);
     for (int r = 0; r < BATCH_ROWS; r++) cr_topk_free(&w->topk[r]);
     memset(w, 0, sizeof *w);
 }
 
-static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_t max_gt, int n_k, int kmax) {
+static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_t n_domains, int64_t max_gt, int n_k, int kmax) {
     memset(w, 0, sizeof *w);
     size_t ni = (size_t)(n_items ? n_items : 1), ng = (size_t)(max_gt ? max_gt : 1);
     w->blk = cr_malloc((size_t)block * sizeof *w->blk);
@@ -155,11 +161,13 @@ static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_
     w->pos_score = cr_malloc(BATCH_ROWS * ng * sizeof *w->pos_score);
     w->ranks = cr_malloc(ng * sizeof *w->ranks);
     w->exposure = cr_calloc((size_t)n_k * ni, sizeof *w->exposure);
+    w->dom_hits = cr_calloc((size_t)(n_domains * n_k) + 1, sizeof *w->dom_hits);
+    w->dom_gt = cr_calloc((size_t)n_domains + 1, sizeof *w->dom_gt);
     w->top = cr_malloc((size_t)kmax * sizeof *w->top);
     w->norm = cr_malloc((size_t)kmax * sizeof *w->norm);
     cr_status st = CR_OK;
     if (!w->blk || !w->seen || !w->pos_of || !w->in_uni || !w->uni_at || !w->pos_item || !w->pos_score || !w->ranks ||
-        !w->exposure || !w->top || !w->norm)
+        !w->exposure || !w->dom_hits || !w->dom_gt || !w->top || !w->norm)
         st = cr_fail(CR_ERR_NOMEM, "out of memory (evaluation buffers)");
     for (int r = 0; r < BATCH_ROWS && !st; r++) st = cr_topk_init(&w->topk[r], kmax);
     if (st) {
@@ -195,6 +203,8 @@ typedef struct {
     int64_t *group_hits;        /* (n_users * 3 * n_k) hits@K among ground truth of each item group */
     int64_t *group_gt;          /* (n_users * 3) ground-truth items per item group */
     uint8_t *item_group;        /* (n_items) 0 cold, 1 head, 2 tail */
+    double *curve_sum;          /* (n_batches * 2 * curve_k) per batch: recall@K sums, then NDCG@K sums */
+    int64_t users_done;         /* for progress reports */
 } evaluation;
 
 static int cmp_pop_desc(const void *a, const void *b, void *ctx) {
@@ -249,6 +259,19 @@ static void take_scores(scratch *w, int64_t r, const float *sc, const int32_t *c
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
+}
+
+/* Adds one user's recall@K and NDCG@K for K = 1..n_curve to sums (recall, then NDCG): ranks of its ranked
+ * positives ascending (n_ranked), n_pos ground-truth items; the definitions of cr_metrics_from_ranks. */
+static void add_curve(const int64_t *ranks, int64_t n_ranked, int64_t n_pos, int n_curve, double *sums) {
+    int64_t hits = 0;
+    double dcg = 0, idcg = 0;
+    for (int64_t k = 1; k <= n_curve; k++) {
+        for (; hits < n_ranked && ranks[hits] <= k; hits++) dcg += 1.0 / log2((double)ranks[hits] + 1.0);
+        if (k <= n_pos) idcg += 1.0 / log2((double)k + 1.0);
+        sums[k - 1] += (double)hits / (double)n_pos;
+        sums[n_curve + k - 1] += dcg / idcg;
+    }
 }
 
 /* Evaluates rows [u0, u1) of the ground truth (at most BATCH_ROWS) as batch number `batch`. */
@@ -351,15 +374,22 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
             }
             if (ev->has_text)
                 cr_ild_prefixes(w->top, n_top, ev->tv.ptr, ev->tv.idx, ev->tv.val, p->ks, p->n_k, w->norm, ev->ild + ui * p->n_k);
-            /* item-group recall: ground truth of each group, and its hits at each K */
-            for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1]; g++) ev->group_gt[ui * 3 + ev->item_group[gt->gt_items[g]]]++;
+            /* item-group and domain recall: ground truth of each group and domain, and its hits at each K */
+            for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1]; g++) {
+                ev->group_gt[ui * 3 + ev->item_group[gt->gt_items[g]]]++;
+                w->dom_gt[t->item_domain[gt->gt_items[g]]]++;
+            }
             /* ranks ascending belong to the counter's positives read from its end (its ranking order) */
             const cr_rank_counter *rc = &w->rc[r];
             for (int64_t j = 0; j < np; j++) {
                 int32_t item = rc->pos_item[rc->n_pos - 1 - j];
                 for (int q = 0; q < p->n_k; q++)
-                    if (w->ranks[j] <= p->ks[q]) ev->group_hits[(ui * 3 + ev->item_group[item]) * p->n_k + q]++;
+                    if (w->ranks[j] <= p->ks[q]) {
+                        ev->group_hits[(ui * 3 + ev->item_group[item]) * p->n_k + q]++;
+                        w->dom_hits[t->item_domain[item] * p->n_k + q]++;
+                    }
             }
+            if (ev->curve_sum) add_curve(w->ranks, np, n_gt, p->curve_k, ev->curve_sum + batch * 2 * p->curve_k);
         }
         cr_rank_counter_free(&w->rc[r]);
     }
@@ -454,6 +484,7 @@ static cr_status write_per_user(const evaluation *ev, const cr_eval_result *r) {
 static void free_evaluation(evaluation *ev) {
     cr_free(ev->is_cand), cr_free(ev->item_pop), cr_free(ev->item_group), cr_free(ev->represented), cr_free(ev->n_ranked);
     cr_free(ev->ild), cr_free(ev->novelty), cr_free(ev->group_hits), cr_free(ev->group_gt), cr_free(ev->um);
+    cr_free(ev->curve_sum);
     free_text_vectors(&ev->tv);
 }
 
@@ -463,6 +494,8 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     if (p->n_k < 1 || p->n_k > CR_MAX_K) return cr_fail(CR_ERR_ARG, "between 1 and %d cut-offs K", CR_MAX_K);
     for (int q = 0; q < p->n_k; q++)
         if (p->ks[q] < 1) return cr_fail(CR_ERR_ARG, "cut-off K must be at least 1 (got %d)", p->ks[q]);
+    if (p->curve_k < 0 || p->curve_k > CR_MAX_CURVE_K)
+        return cr_fail(CR_ERR_ARG, "curves reach K = 1..%d (got %d)", CR_MAX_CURVE_K, p->curve_k);
     const cr_dataset *d = cr_split_dataset(s);
     if (m->dataset_crc && cr_dataset_file_crc(d) && m->dataset_crc != cr_dataset_file_crc(d))
         return cr_fail(CR_ERR_ARG, "the model was trained on another dataset (checksum %08x, the split's dataset %08x)",
@@ -471,6 +504,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         return cr_fail(CR_ERR_ARG, "the model knows %lld items, the split's dataset %lld", (long long)m->n_items,
                        (long long)cr_dataset_inter(d)->n_items);
     evaluation ev = {.s = s, .m = m, .p = p, .train = cr_split_train(s), .gt = cr_split_truth(s, p->part), .target = cr_split_target(s)};
+    const int64_t n_domains = cr_dataset_inter(d)->n_domains;
     cr_ground_truth subset = {0};
     int32_t *sub_users = NULL;
     int64_t *sub_ptr = NULL;
@@ -521,8 +555,13 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     ev.group_hits = cr_calloc((size_t)(nu * 3 * nk) + 1, sizeof *ev.group_hits);
     ev.group_gt = cr_calloc((size_t)(nu * 3) + 1, sizeof *ev.group_gt);
     int64_t *exposure = cr_calloc((size_t)(nk * ev.n_items) + 1, sizeof *exposure);
+    if (r) {
+        r->domain_gt_n = cr_calloc((size_t)n_domains + 1, sizeof *r->domain_gt_n);
+        r->domain_recall = cr_calloc((size_t)(n_domains * nk) + 1, sizeof *r->domain_recall);
+    }
+    int64_t *dom_hits = cr_calloc((size_t)(n_domains * nk) + 1, sizeof *dom_hits);
     if (!r || !ev.is_cand || !ev.um || !ev.represented || !ev.n_ranked || !ev.ild || !ev.novelty || !ev.group_hits ||
-        !ev.group_gt || !exposure) {
+        !ev.group_gt || !exposure || !r->domain_gt_n || !r->domain_recall || !dom_hits) {
         st = cr_fail(CR_ERR_NOMEM, "out of memory (evaluation of %lld users)", (long long)nu);
         goto done;
     }
@@ -546,6 +585,11 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         }
     }
     batch_at[n_batches] = nu;
+    if (p->curve_k && !(ev.curve_sum = cr_calloc((size_t)(n_batches * 2 * p->curve_k) + 1, sizeof *ev.curve_sum))) {
+        cr_free(batch_at);
+        st = cr_fail(CR_ERR_NOMEM, "out of memory (curves of %lld users)", (long long)nu);
+        goto done;
+    }
     int threads = 1;
 #ifdef _OPENMP
     threads = p->threads > 0 ? p->threads : omp_get_max_threads();
@@ -560,15 +604,27 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         tid = omp_get_thread_num();
 #endif
         scratch w;
-        cr_status ts = scratch_init(&w, ev.block, ev.n_items, max_gt, (int)nk, ev.kmax);
+        cr_status ts = scratch_init(&w, ev.block, ev.n_items, n_domains, max_gt, (int)nk, ev.kmax);
         CR_OMP(omp for schedule(dynamic, 1))
         for (int64_t b = 0; b < n_batches; b++) {
             if (ts) continue;
             ts = eval_batch(&ev, &w, batch_at[b], batch_at[b + 1], b);
+            if (!ts && p->progress.fn) {
+                CR_OMP(omp critical(cr_eval_progress))
+                {
+                    ev.users_done += batch_at[b + 1] - batch_at[b];
+                    cr_progress_report(&p->progress, ev.users_done, nu);
+                }
+            }
         }
         if (!ts) {
+            /* integer counts: the sums do not depend on the order the threads arrive in */
             CR_OMP(omp critical)
-            for (int64_t k = 0; k < nk * ev.n_items; k++) exposure[k] += w.exposure[k];
+            {
+                for (int64_t k = 0; k < nk * ev.n_items; k++) exposure[k] += w.exposure[k];
+                for (int64_t k = 0; k < nk * n_domains; k++) dom_hits[k] += w.dom_hits[k];
+                for (int64_t k = 0; k < n_domains; k++) r->domain_gt_n[k] += w.dom_gt[k];
+            }
         }
         scratch_free(&w);
         thread_st[tid] = ts;
@@ -642,6 +698,26 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         r->item_group_n[k] = ig_gt[k];
         for (int q = 0; q < nk; q++) r->item_group_recall[k][q] = ig_gt[k] ? (double)ig_hits[k][q] / (double)ig_gt[k] : 0;
     }
+    r->n_domains = n_domains;
+    for (int64_t k = 0; k < n_domains; k++)
+        for (int q = 0; q < nk; q++)
+            r->domain_recall[k * nk + q] = r->domain_gt_n[k] ? (double)dom_hits[k * nk + q] / (double)r->domain_gt_n[k] : 0;
+    if (p->curve_k) {
+        /* batch sums added in batch order: identical at any thread count */
+        r->curve_k = p->curve_k;
+        r->curve_recall = cr_calloc((size_t)p->curve_k, sizeof *r->curve_recall);
+        r->curve_ndcg = cr_calloc((size_t)p->curve_k, sizeof *r->curve_ndcg);
+        if (!r->curve_recall || !r->curve_ndcg) {
+            st = cr_fail(CR_ERR_NOMEM, "out of memory (curves)");
+            goto done;
+        }
+        for (int64_t b = 0; b < n_batches; b++)
+            for (int k = 0; k < p->curve_k; k++) {
+                r->curve_recall[k] += ev.curve_sum[b * 2 * p->curve_k + k];
+                r->curve_ndcg[k] += ev.curve_sum[b * 2 * p->curve_k + p->curve_k + k];
+            }
+        for (int k = 0; k < p->curve_k; k++) r->curve_recall[k] /= n, r->curve_ndcg[k] /= n;
+    }
     r->per_user = ev.um;
     ev.um = NULL;
     if (!(r->users = cr_malloc((size_t)(nu ? nu : 1) * sizeof *r->users))) {
@@ -656,6 +732,7 @@ done:
     if (sub_users) cr_free((void *)subset.gt_items);
     cr_free(sub_users), cr_free(sub_ptr);
     cr_free(exposure);
+    cr_free(dom_hits);
     free_evaluation(&ev);
     if (st) cr_eval_result_free(r);
     else *out = r;

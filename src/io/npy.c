@@ -1,5 +1,5 @@
 /* npy.c — NumPy .npy files of float32 matrices: a writer (format 1.0, '<f4', C order, shape (rows, cols),
- * written atomically: temp file + fsync + rename + fsync of the directory, as cr_filew_commit does) and a
+ * written atomically with cr_write_atomic) and a
  * reader for the same kind of file (tests, benches, `similar-text --vectors`).
  *
  * The header is byte for byte what numpy.save writes (numpy/lib/format.py, NumPy >= 1.24):
@@ -10,11 +10,8 @@
 #include "crossrec/io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_ALIGN 64
 #define NPY_GROWTH_DIGITS 21
@@ -42,31 +39,6 @@ cr_status cr_npy_header_f32(int64_t rows, int64_t cols, char *buf, size_t cap, s
     return CR_OK;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t k = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Creates PATH.tmp.PID.N with open(O_EXCL) and mode 0666, so the umask applies as to any new file. */
-static int create_tmp(const char *path, char *tmp, size_t cap) {
-    static _Atomic unsigned counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
 cr_status cr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols) {
     if (!path || !*path) return cr_fail(CR_ERR_ARG, "cr_npy_write_f32: empty path");
     char hdr[256];
@@ -80,47 +52,8 @@ cr_status cr_npy_write_f32(const char *path, const float *data, int64_t rows, in
             return cr_fail(CR_ERR_IO, "standard output: write failed: %s", strerror(errno));
         return CR_OK;
     }
-    size_t plen = strlen(path);
-    size_t cap = plen + 64;
-    char *tmp = cr_malloc(cap);
-    if (!tmp) return cr_fail(CR_ERR_NOMEM, "%s: out of memory", path);
-    int fd = create_tmp(path, tmp, cap);
-    if (fd < 0) {
-        st = cr_fail(CR_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-        cr_free(tmp);
-        return st;
-    }
-    if (write_all(fd, hdr, hlen) != 0 ||
-        (nbytes && write_all(fd, data, nbytes) != 0) || fsync(fd) != 0) {
-        st = cr_fail(CR_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        st = cr_fail(CR_ERR_IO, "%s: write failed (close): %s", path, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = cr_fail(CR_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    /* Make the rename itself durable; some file systems refuse to sync directories (not an error). */
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    cr_free(tmp);
-    return CR_OK;
-fail:
-    unlink(tmp);
-    cr_free(tmp);
-    return st;
+    const cr_span parts[2] = {{hdr, hlen}, {data, nbytes}};
+    return cr_write_atomic(path, parts, 2);
 }
 
 /* Reads an integer from *p, skipping spaces; -1 when there is none or it overflows. */

@@ -1,9 +1,12 @@
-/* path.c — file-system helpers shared by the writers: creating output directories. */
+/* path.c — file-system helpers shared by the writers: creating output directories, writing a file atomically. */
 #include "crossrec/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 cr_status cr_mkdirs(const char *dir) {
     size_t n = strlen(dir);
@@ -26,3 +29,79 @@ cr_status cr_mkdirs(const char *dir) {
     else if (st == CR_OK && !S_ISDIR(sb.st_mode)) st = cr_fail(CR_ERR_IO, "%s: not a directory", dir);
     return st;
 }
+
+static int write_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t k = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Creates PATH.tmp.PID.N with open(O_EXCL) and mode 0666, so the umask applies as to any new file. */
+static int create_tmp(const char *path, char *tmp, size_t cap) {
+    static _Atomic unsigned counter;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+cr_status cr_write_atomic(const char *path, const cr_span *parts, int n_parts) {
+    cr_status st;
+    size_t plen = strlen(path);
+    size_t cap = plen + 64;
+    char *tmp = cr_malloc(cap);
+    if (!tmp) return cr_fail(CR_ERR_NOMEM, "%s: out of memory", path);
+    int fd = create_tmp(path, tmp, cap);
+    if (fd < 0) {
+        st = cr_fail(CR_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+        cr_free(tmp);
+        return st;
+    }
+    for (int k = 0; k < n_parts; k++)
+        if (parts[k].len && write_all(fd, parts[k].data, parts[k].len) != 0) {
+            st = cr_fail(CR_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            goto fail;
+        }
+    if (fsync(fd) != 0) {
+        st = cr_fail(CR_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        st = cr_fail(CR_ERR_IO, "%s: write failed (close): %s", path, strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        st = cr_fail(CR_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    /* Make the rename itself durable; some file systems refuse to sync directories (not an error). */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    cr_free(tmp);
+    return CR_OK;
+fail:
+    unlink(tmp);
+    cr_free(tmp);
+    return st;
+}
+

@@ -134,7 +134,14 @@ static void emcdr_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops emcdr_ops = {"emcdr", emcdr_score, emcdr_save, emcdr_free};
+static const float *emcdr_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_emcdr_model *m = (const cr_emcdr_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->factors, 1);
+}
+
+static const cr_model_ops emcdr_ops = {.name = "emcdr", .score = emcdr_score, .save = emcdr_save, .free = emcdr_free,
+                                       .item_vectors = emcdr_item_vectors};
 
 /* ---- construction ---- */
 

@@ -108,7 +108,7 @@ static void knn_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops knn_ops = {"itemknn", knn_score, knn_save, knn_free};
+static const cr_model_ops knn_ops = {.name = "itemknn", .score = knn_score, .save = knn_save, .free = knn_free};
 
 /* ---- training ---- */
 

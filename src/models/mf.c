@@ -165,9 +165,18 @@ static void mf_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops bpr_ops = {"bpr", mf_score, mf_save, mf_free};
-static const cr_model_ops als_ops = {"als", mf_score, mf_save, mf_free};
-static const cr_model_ops cmf_ops = {"cmf", mf_score, mf_save, mf_free};
+static const float *mf_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_mf_model *m = (const cr_mf_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->params, 1);
+}
+
+static const cr_model_ops bpr_ops = {.name = "bpr", .score = mf_score, .save = mf_save, .free = mf_free,
+                                     .item_vectors = mf_item_vectors};
+static const cr_model_ops als_ops = {.name = "als", .score = mf_score, .save = mf_save, .free = mf_free,
+                                     .item_vectors = mf_item_vectors};
+static const cr_model_ops cmf_ops = {.name = "cmf", .score = mf_score, .save = mf_save, .free = mf_free,
+                                     .item_vectors = mf_item_vectors};
 
 /* ---- construction ---- */
 

@@ -82,6 +82,11 @@ cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *
 
 const char *cr_model_name(const cr_model *m) { return m->ops->name; }
 
+const float *cr_model_item_vectors(const cr_model *m, int64_t *dim) {
+    *dim = 0;
+    return m->ops->item_vectors ? m->ops->item_vectors(m, dim) : NULL;
+}
+
 void cr_model_free(cr_model *m) {
     if (m) m->ops->free(m);
 }

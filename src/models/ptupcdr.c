@@ -126,7 +126,14 @@ static void ptupcdr_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops ptupcdr_ops = {"ptupcdr", ptupcdr_score, ptupcdr_save, ptupcdr_free};
+static const float *ptupcdr_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_ptupcdr_model *m = (const cr_ptupcdr_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->factors, 1);
+}
+
+static const cr_model_ops ptupcdr_ops = {.name = "ptupcdr", .score = ptupcdr_score, .save = ptupcdr_save,
+                                         .free = ptupcdr_free, .item_vectors = ptupcdr_item_vectors};
 
 /* ---- construction ---- */
 

@@ -432,7 +432,14 @@ fail:
     return st;
 }
 
-static const cr_model_ops tower_ops = {"tower", tower_score, tower_save, tower_free};
+static const float *tower_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    *dim = m->dim;
+    return m->items;
+}
+
+static const cr_model_ops tower_ops = {.name = "tower", .score = tower_score, .save = tower_save, .free = tower_free,
+                                       .item_vectors = tower_item_vectors};
 
 /* Fitted by the training engine (src/train/fit_tower.c). */
 const cr_model_type cr_tower_type = {"tower", NULL, tower_load};

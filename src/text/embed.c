@@ -187,6 +187,7 @@ static cr_status embed_minilm(const cr_dataset *d, const cr_embed_params *p, flo
             texts[i - s] = j;
         }
         if (!st) st = cr_bert_encode(m, texts, e - s, o + s * hid);
+        if (!st) cr_progress_report(&p->progress, e, n);
         for (int64_t i = 0; i < batch; i++) {
             cr_free(owned[i]);
             owned[i] = NULL;
@@ -237,13 +238,17 @@ cr_status cr_embed_items(const cr_dataset *d, const cr_embed_params *p, float **
     if (!(q.fields & (CR_TEXT_FIELD_TITLE | CR_TEXT_FIELD_TEXT)) || (q.fields & ~(CR_TEXT_FIELD_TITLE | CR_TEXT_FIELD_TEXT)))
         return cr_fail(CR_ERR_ARG, "fields must be title, text or both");
     if (q.threads < 0) return cr_fail(CR_ERR_ARG, "threads must be >= 0");
+    cr_status st;
     switch (q.method) {
     case CR_EMBED_HASH_TFIDF:
         if (q.dim < 1 || q.dim > CR_EMBED_MAX_DIM)
             return cr_fail(CR_ERR_ARG, "dim %lld out of range 1..%d", (long long)q.dim, CR_EMBED_MAX_DIM);
-        return embed_hash_tfidf(d, &q, out, dim);
-    case CR_EMBED_MINILM: return embed_minilm(d, &q, out, dim);
-    case CR_EMBED_WORDVEC: return embed_wordvec(d, &q, out, dim);
+        st = embed_hash_tfidf(d, &q, out, dim);
+        break;
+    case CR_EMBED_MINILM: st = embed_minilm(d, &q, out, dim); break;
+    case CR_EMBED_WORDVEC: st = embed_wordvec(d, &q, out, dim); break;
+    default: return cr_fail(CR_ERR_ARG, "unknown text method %d", (int)q.method);
     }
-    return cr_fail(CR_ERR_ARG, "unknown text method %d", (int)q.method);
+    if (!st) cr_progress_report(&q.progress, cr_dataset_inter(d)->n_items, cr_dataset_inter(d)->n_items);
+    return st;
 }

@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 cr_loop_params cr_loop_default_params(void) {
     cr_loop_params p;
@@ -32,6 +31,7 @@ cr_loop_params cr_loop_params_of(const cr_train_params *tp) {
     p.patience = tp->patience;
     p.log_path = tp->log_path;
     p.quiet = tp->quiet;
+    p.progress = tp->progress;
     p.checkpoint = tp->checkpoint;
     p.resume = tp->resume;
     p.pause_after = tp->pause_after;
@@ -58,11 +58,6 @@ static cr_status validate(cr_fit *f, const cr_split *s, int64_t max_users, doubl
 
 static cr_status log_fail(const char *path) { return cr_fail(CR_ERR_IO, "%s: cannot write the training log: %s", path, strerror(errno)); }
 
-/* Clears the progress line so that rows on stdout (often the same terminal) start on a clean line. */
-static void progress_clear(int on) {
-    if (on) fprintf(stderr, "\r%60s\r", "");
-}
-
 cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_params *p, const char *settings,
                         cr_loop_report *report) {
     memset(report, 0, sizeof *report);
@@ -79,7 +74,6 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     FILE *log = NULL;
     cr_slab best;
     memset(&best, 0, sizeof best);
-    const int progress = isatty(2);
     const double t0 = cr_now();
     cr_loop_state ls = {.best_ndcg = NAN};
 
@@ -117,10 +111,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     for (int64_t e = ls.epochs_done; e < p->epochs && !ls.finished; e++) {
         if (p->pause_after > 0 && ran >= p->pause_after) break;
         const double te = cr_now();
-        if (progress) {
-            fprintf(stderr, "\repoch %lld/%lld  %.1f s elapsed", (long long)e + 1, (long long)p->epochs, te - t0);
-            fflush(stderr);
-        }
+        cr_progress_report(&p->progress, e, p->epochs);
         double loss = NAN, ndcg = NAN;
         if ((st = f->epoch(f, e, &loss)) != CR_OK) goto out;
         const double train_secs = cr_now() - te;
@@ -148,7 +139,7 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
         if (has_valid) snprintf(nbuf, sizeof nbuf, "%.4f", ndcg);
         else snprintf(nbuf, sizeof nbuf, "-");
         if (!p->quiet) {
-            progress_clear(progress);
+            cr_progress_report(&p->progress, -1, 0);     /* the row goes where a progress line may stand */
             printf("%6lld  %10.5f  %13s  %8.2f\n", (long long)e + 1, loss, nbuf, secs);
             fflush(stdout);
         }
@@ -172,7 +163,6 @@ cr_status cr_train_loop(cr_fit *f, const cr_split *valid_split, const cr_loop_pa
     }
 
 out:
-    progress_clear(progress);
     if (log && fclose(log) && st == CR_OK) st = log_fail(p->log_path);
     cr_slab_free(&best);
     report->seconds = cr_now() - t0;
