@@ -30,6 +30,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define TOWER_DEFAULT_LR 0.002
 #define TOWER_INIT_STD 0.1
@@ -673,7 +676,22 @@ static cr_status load_teacher(tower_fit *t, const char *path) {
     return CR_OK;
 }
 
+static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
+
+/* The layers split their loops over OpenMP's threads: --threads sets how many for this fit. */
 cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    if (p->threads > 0) omp_set_num_threads(p->threads);
+    cr_status st = fit_tower(out, d, train, p);
+    omp_set_num_threads(saved);
+    return st;
+#else
+    return fit_tower(out, d, train, p);
+#endif
+}
+
+static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
     const cr_interactions *v = train;
     const int pool = cr_tower_pool_from_name(p->pool ? p->pool : "attention");
