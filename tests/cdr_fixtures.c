@@ -64,11 +64,11 @@ static cr_status hashed_score(const cr_model *m, const cr_score_request *q, floa
     return CR_OK;
 }
 static void hashed_free(cr_model *m) { (void)m; }
-static const cr_model_ops hashed_ops = {"hashed", hashed_score, NULL, hashed_free};
+static const cr_model_ops hashed_ops = {"hashed", hashed_score, NULL, hashed_free, NULL, NULL, NULL};
 
 cr_model cr_test_random_model(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
-    cr_model m = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0};
+    cr_model m = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     return m;
 }
 

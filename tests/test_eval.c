@@ -101,11 +101,11 @@ static cr_status probe_score(const cr_model *m, const cr_score_request *req, flo
 }
 
 static void probe_free(cr_model *m) { (void)m; }
-static const cr_model_ops probe_ops = {"probe", probe_score, NULL, probe_free};
+static const cr_model_ops probe_ops = {"probe", probe_score, NULL, probe_free, NULL, NULL, NULL};
 
 static probe_model make_probe(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
-    probe_model pm = {.base = {&probe_ops, v->n_users, v->n_items, v->n_domains, 0}};
+    probe_model pm = {.base = {&probe_ops, v->n_users, v->n_items, v->n_domains, 0, NULL}};
     return pm;
 }
 

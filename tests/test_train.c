@@ -480,7 +480,7 @@ static cr_status script_score(const cr_model *m, const cr_score_request *req, fl
 }
 
 static void script_free(cr_model *m) { (void)m; }
-static const cr_model_ops script_ops = {"script", script_score, NULL, script_free};
+static const cr_model_ops script_ops = {"script", script_score, NULL, script_free, NULL, NULL, NULL};
 
 /* The scripted fit: epoch e sets params.data[0] = levels[e] (and data[1] = e, to tell epochs apart) and
  * reports loss 1 / (e + 1); it fails with CR_ERR_IO at epoch fail_at (0-based) when fail_at >= 0. */
@@ -519,7 +519,7 @@ static void script_fit_init(script_fit *sf, const cr_split *s, const int *levels
     CHECK_OK(cr_slab_init(&sf->params, t, 2));
     sf->params.data[0] = -1;
     const cr_interactions *v = cr_dataset_inter(cr_split_dataset(s));
-    sf->model.base = (cr_model){&script_ops, v->n_users, v->n_items, v->n_domains, 0};
+    sf->model.base = (cr_model){&script_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     sf->model.split = s;
     sf->model.params = &sf->params;
     sf->model.scored = cr_calloc((size_t)v->n_users, 1);

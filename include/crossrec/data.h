@@ -162,6 +162,13 @@ cr_status cr_dataset_import(cr_dataset **d, const cr_import_params *p, cr_import
 cr_status cr_dataset_save(const cr_dataset *d, const char *path);
 /* Maps a .crd file and validates it completely (structure, CRC, every index in range, CSR monotone). */
 cr_status cr_dataset_load(cr_dataset **d, const char *path);
+/* Loads the dataset another file (a split, a model: `referrer`, its path) was made from, which recorded the
+ * dataset's absolute path (may be ""), its basename and CRC32C: the absolute path, else a file named `base` in
+ * the referrer's folder (so a folder holding both can be moved). Errors: CR_ERR_FORMAT "REFERRER: made from a
+ * different dataset (checksum ..., FILE has ...)" when a file loads but its checksum differs; "REFERRER:
+ * cannot load its dataset: ..." with the status of the load (CR_ERR_IO when neither file exists);
+ * CR_ERR_NOMEM. *d is NULL on failure. */
+cr_status cr_dataset_load_ref(cr_dataset **d, const char *abs_path, const char *base, uint32_t crc, const char *referrer);
 void cr_dataset_free(cr_dataset *d);
 
 #define CR_CRD_VERSION 1

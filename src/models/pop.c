@@ -62,7 +62,7 @@ static void pop_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops pop_ops = {"pop", pop_score, pop_save, pop_free};
+static const cr_model_ops pop_ops = {"pop", pop_score, pop_save, pop_free, NULL, NULL, NULL};
 
 static cr_status pop_train(cr_model **out, const cr_dataset *d, const cr_interactions *v, const cr_train_params *p) {
     int64_t n_items = v->n_items, n_dom = v->n_domains;

@@ -51,7 +51,7 @@ cr_status cr_tower_new(cr_tower_model **out, int64_t n_users, int64_t n_items, i
         return cr_fail(CR_ERR_ARG, "tower: the transformer needs dim divisible by its 4 heads (got %lld)", (long long)dim);
     cr_tower_model *m = cr_calloc(1, sizeof *m);
     if (!m) return cr_fail(CR_ERR_NOMEM, "out of memory for a tower model");
-    m->base = (cr_model){&tower_ops, n_users, n_items, n_domains, 0};
+    m->base = (cr_model){&tower_ops, n_users, n_items, n_domains, 0, NULL};
     m->dim = dim, m->pool = pool, m->hist_len = hist_len;
     m->item_mlp = (cr_mlp){.n_layers = 2, .width = {dim, dim, dim}, .act = CR_ACT_RELU};
     m->tfm = (cr_tfm){.n_layers = 2, .dim = dim, .n_heads = 4, .max_len = hist_len};
@@ -291,6 +291,38 @@ static cr_status tower_score(const cr_model *mm, const cr_score_request *q, floa
     return CR_OK;
 }
 
+/* The user tower's f(H, T) of every row (the vector form of tower_score, model.h). */
+static cr_status tower_user_vectors(const cr_model *mm, const cr_score_request *q, float *vecs, uint8_t *can) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    const int64_t d = m->dim, L = m->hist_len, nr = q->n_rows;
+    if (q->domain < 0) return cr_fail(CR_ERR_ARG, "tower: user vectors need a target domain (its head)");
+    cr_tower_user_ws ws;
+    cr_status st = cr_tower_user_ws_init(&ws, m, nr < SCORE_ROWS ? nr : SCORE_ROWS);
+    if (st) return st;
+    for (int64_t r0 = 0; r0 < nr; r0 += SCORE_ROWS) {
+        const int64_t B = nr - r0 < SCORE_ROWS ? nr - r0 : SCORE_ROWS;
+        for (int64_t b = 0; b < B; b++) {
+            int64_t lo = q->hist_ptr[r0 + b], hi = q->hist_ptr[r0 + b + 1];
+            if (hi - lo > L) lo = hi - L;       /* the most recent L, oldest first */
+            ws.len[b] = hi - lo;
+            ws.dom[b] = q->domain;
+            for (int64_t k = lo; k < hi; k++)
+                memcpy(ws.seq + (b * L + (k - lo)) * d, m->items + (int64_t)q->hist_items[k] * d, (size_t)d * sizeof(float));
+        }
+        cr_tower_user_forward(m, &ws, B);
+        memcpy(vecs + r0 * d, ws.f, (size_t)(B * d) * sizeof(float));
+        memset(can + r0, 1, (size_t)B);
+    }
+    cr_tower_user_ws_free(&ws);
+    return CR_OK;
+}
+
+static const float *tower_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    *dim = m->dim;
+    return m->items;
+}
+
 /* ---- save, load ---- */
 
 static cr_status tower_save(const cr_model *mm, cr_filew *w) {
@@ -385,7 +417,7 @@ fail:
     return st;
 }
 
-static const cr_model_ops tower_ops = {"tower", tower_score, tower_save, tower_free};
+static const cr_model_ops tower_ops = {"tower", tower_score, tower_save, tower_free, tower_item_vectors, tower_user_vectors, NULL};
 
 /* Fitted by the training engine (src/train/fit_tower.c). */
 const cr_model_type cr_tower_type = {"tower", NULL, tower_load};
