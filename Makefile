@@ -23,8 +23,9 @@ CC_NAME := $(notdir $(firstword $(CC)))
 VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
 BUILD   := build/$(VARIANT)
 
-PKGS      := zlib jansson openblas libutf8proc
-DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev clang libclang-rt-14-dev
+PKGS      := zlib jansson openblas libutf8proc libmicrohttpd
+DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev libmicrohttpd-dev clang \
+             libclang-rt-14-dev curl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -69,7 +70,7 @@ build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BU
 
 # Installs what is missing (and nothing when all is there). Needs root or sudo.
 deps:
-	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v clang >/dev/null; then \
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v clang >/dev/null || ! command -v curl >/dev/null; then \
 	  echo "crossrec: installing Debian packages: $(DEB_PKGS)"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PKGS) \
@@ -125,6 +126,9 @@ FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# The web page is built into page.o by the assembler's .incbin (src/serve/page.c), which -MMD does not see.
+$(BUILD)/src/serve/page.o $(FUZZ_BUILD)/src/serve/page.o: src/serve/page.html
+
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

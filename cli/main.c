@@ -16,11 +16,14 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "print the metadata and arrays of any crossrec file and verify its checksum"},
     {"split", cmd_split, "hold out events once for evaluation: cold-user, warm or new-domain protocols (.crs)"},
     {"synth", cmd_synth, "write a synthetic multi-domain dataset (interactions.tsv, items.tsv)"},
-    {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr) on a split's training part (.crm)"},
+    {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr, tower) on a split's training part (.crm)"},
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
     {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors) as a NumPy .npy file"},
     {"similar-text", cmd_similar_text, "an item's nearest items by text (cosine), in its domain or any"},
+    {"recommend", cmd_recommend, "top-K items of a domain for known users or an ad-hoc history (tsv or jsonl)"},
+    {"similar", cmd_similar, "an item's most similar items by a model, in its domain or another"},
+    {"serve", cmd_serve, "answer recommendations over HTTP (JSON API, metrics, reload, a web page)"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
     {"models", cmd_models, NULL},   /* used by `make models`; not listed */
 };

@@ -123,6 +123,9 @@ const char *cr_dataset_domain_name(const cr_dataset *d, int32_t dom);
 int32_t cr_dataset_find_user(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_item(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name);
+/* cr_dataset_find_domain for names given by a user: CR_ERR_NOTFOUND "unknown domain 'x' (domains: a, b)" when
+ * there is no such domain. */
+cr_status cr_dataset_domain_named(const cr_dataset *d, const char *name, int32_t *t);
 /* For a dataset loaded from a .crd: the path given to cr_dataset_load and the file's CRC32C, which splits
  * and models record to refuse a different dataset later. NULL / 0 for a dataset just imported. */
 const char *cr_dataset_path(const cr_dataset *d);

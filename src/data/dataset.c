@@ -25,6 +25,15 @@ int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name) {
     return cr_idmap_find(&d->domain_map, name, (int64_t)strlen(name));
 }
 
+cr_status cr_dataset_domain_named(const cr_dataset *d, const char *name, int32_t *t) {
+    if ((*t = cr_dataset_find_domain(d, name)) >= 0) return CR_OK;
+    char list[512] = "";
+    size_t n = 0;
+    for (int64_t k = 0; k < d->v.n_domains && n < sizeof list - 8; k++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", cr_dataset_domain_name(d, (int32_t)k));
+    return cr_fail(CR_ERR_NOTFOUND, "unknown domain '%.64s' (domains: %s)", name, list);
+}
+
 void cr_dataset_free(cr_dataset *d) {
     if (!d) return;
     cr_idmap_free(&d->user_map);
