@@ -120,6 +120,8 @@ build-bench: build-all $(BENCH_BIN)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas; }
 	@[ -x /usr/bin/time ] || { echo "crossrec: installing time (bench_train's peak memory)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; }
+	@command -v wrk >/dev/null || { echo "crossrec: installing wrk (bench_serve's load generator)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	@python3 -c "import ensurepip" 2>/dev/null || { echo "crossrec: installing python3-venv python3-dev (bench_train's peers)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-dev; }
 	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done

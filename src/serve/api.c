@@ -202,11 +202,17 @@ static void set_static(cr_api_response *rs, int status, const char *type, const 
     rs->owned = 0;
 }
 
-/* Dumps root (consumed; NULL after a failed allocation) as the answer. */
+/* Dumps root (consumed; NULL after a failed allocation) as the answer: into a buffer of a size that holds most
+ * answers, and only when it is too small once more into one of the size the first pass measured. */
 static void set_json(cr_api_response *rs, int status, json_t *root) {
-    size_t n = root ? json_dumpb(root, NULL, 0, JSON_FLAGS) : 0;
-    char *buf = n ? cr_malloc(n) : NULL;
-    if (!buf || json_dumpb(root, buf, n, JSON_FLAGS) != n) {
+    size_t cap = 4096, n = 0;
+    char *buf = root ? cr_malloc(cap) : NULL;
+    if (buf && (n = json_dumpb(root, buf, cap, JSON_FLAGS)) > cap) {
+        cr_free(buf);
+        buf = cr_malloc(cap = n);
+        if (buf && json_dumpb(root, buf, cap, JSON_FLAGS) != n) n = 0;
+    }
+    if (!buf || n == 0) {
         cr_free(buf);
         json_decref(root);
         set_static(rs, 500, "application/json", nomem_body);

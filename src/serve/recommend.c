@@ -2,14 +2,17 @@
  * over a dot-product model's item vectors, and the cosine index behind similar items.
  *
  * Main type: cr_rec. Recommendations go through one of two paths with the same ranking order:
- *   index path  user vectors (cr_model_user_vectors) -> cr_index_search(_batch) with the domain filter and the
- *               seen items as exclusion lists;
+ *   index path  user vectors (cr_model_user_vectors) -> cr_index_search(_batch) on the index of the asked
+ *               domain's items, the seen items as exclusion lists (an index per domain scores only that domain's
+ *               items, where one index with a domain filter would score them all);
  *   score path  cr_model_score over the domain's items -> a bounded heap (cr_topk), seen items skipped.
  * Queries are answered in chunks of rows, each with its own scratch, so a call allocates O(chunk) memory
  * whatever n is, and concurrent calls share nothing.
  *
- * Invariants: dom_ptr/dom_items list every item once, by domain, ascending within a domain; unit holds the
- * item vectors scaled to unit length (zero vectors stay zero and are marked in no_vector). */
+ * Invariants: dom_ptr/dom_items list every item once, by domain, ascending within a domain, so a domain index's
+ * row order is the items' index order and its ties break as the global order does; dom_vecs holds the item
+ * vectors in dom_items order; unit holds them scaled to unit length (zero vectors stay zero and are marked in
+ * no_vector). */
 #include "crossrec/serve.h"
 
 #include "crossrec/eval.h"
@@ -25,7 +28,8 @@ struct cr_rec {
     int64_t n_users, n_items, n_domains, dim;
     int64_t *dom_ptr;           /* (n_domains + 1) */
     int32_t *dom_items;         /* (n_items) items by domain, ascending index within one */
-    cr_index *ix;               /* over the model's item matrix (borrowed); NULL: the score path */
+    cr_index **dom_ix;          /* (n_domains) index t over dom_vecs rows dom_ptr[t]..dom_ptr[t+1]; NULL: the score path */
+    float *dom_vecs;            /* (n_items, dim) */
     cr_index *cos;              /* over unit; NULL when the model has no item vectors */
     float *unit;                /* (n_items, dim) */
     uint64_t *no_vector;        /* bitset over items: a zero vector */
@@ -37,7 +41,7 @@ cr_rec_options cr_rec_default_options(void) { return (cr_rec_options){.domain = 
 
 const cr_model *cr_rec_model(const cr_rec *r) { return r->m; }
 const cr_dataset *cr_rec_dataset(const cr_rec *r) { return r->d; }
-int cr_rec_uses_index(const cr_rec *r) { return r->ix != NULL; }
+int cr_rec_uses_index(const cr_rec *r) { return r->dom_ix != NULL; }
 
 const char *cr_rec_similar_method(const cr_rec *r) { return r->cos ? "cosine" : r->m->ops->neighbors ? "neighbors" : NULL; }
 
@@ -49,7 +53,9 @@ const int32_t *cr_rec_domain_items(const cr_rec *r, int32_t t, int64_t *n) {
 
 void cr_rec_free(cr_rec *r) {
     if (!r) return;
-    cr_index_free(r->ix);
+    for (int64_t t = 0; r->dom_ix && t < r->n_domains; t++) cr_index_free(r->dom_ix[t]);
+    cr_free(r->dom_ix);
+    cr_free(r->dom_vecs);
     cr_index_free(r->cos);
     cr_model_free(r->m);
     cr_dataset_free(r->d);
@@ -76,6 +82,22 @@ static cr_status build_domains(cr_rec *r, const int32_t *item_domain) {
     memcpy(fill, r->dom_ptr, (size_t)r->n_domains * sizeof *fill);
     for (int64_t i = 0; i < r->n_items; i++) r->dom_items[fill[item_domain[i]]++] = (int32_t)i;
     cr_free(fill);
+    return CR_OK;
+}
+
+/* The item vectors regrouped by domain, and an index over each domain's rows. */
+static cr_status build_domain_indexes(cr_rec *r, const float *Y) {
+    const int64_t dim = r->dim;
+    r->dom_vecs = cr_malloc(((size_t)(r->n_items * dim) + 1) * sizeof *r->dom_vecs);
+    r->dom_ix = cr_calloc((size_t)r->n_domains + 1, sizeof *r->dom_ix);
+    if (!r->dom_vecs || !r->dom_ix) return nomem("item vectors by domain");
+    for (int64_t x = 0; x < r->n_items; x++) memcpy(r->dom_vecs + x * dim, Y + (int64_t)r->dom_items[x] * dim, (size_t)dim * sizeof *Y);
+    cr_index_params ip = cr_index_default_params();
+    ip.borrow = 1;
+    for (int64_t t = 0; t < r->n_domains; t++) {
+        cr_status st = cr_index_init(&r->dom_ix[t], r->dom_vecs + r->dom_ptr[t] * dim, r->dom_ptr[t + 1] - r->dom_ptr[t], dim, &ip);
+        if (st) return st;
+    }
     return CR_OK;
 }
 
@@ -132,12 +154,7 @@ cr_status cr_rec_new(cr_rec **out, cr_model *m, cr_dataset *d, const cr_rec_para
     const float *Y = cr_model_item_vectors(m, &r->dim);
     if ((st = build_domains(r, I->item_domain))) goto fail;
     if (Y && (st = build_cosine(r, Y, I->item_domain))) goto fail;
-    if (Y && p->use_index) {
-        cr_index_params ip = cr_index_default_params();
-        ip.borrow = 1;      /* the model's matrix and the dataset's domains live as long as the recommender */
-        ip.item_domain = I->item_domain;
-        if ((st = cr_index_init(&r->ix, Y, r->n_items, r->dim, &ip))) goto fail;
-    }
+    if (Y && p->use_index && (st = build_domain_indexes(r, Y))) goto fail;
     *out = r;
     return CR_OK;
 fail:
@@ -179,7 +196,8 @@ typedef struct {
     int32_t *hist;              /* (cap_hist) */
     int64_t cap_hist;
     int64_t *ex_ptr;            /* (chunk + 1) */
-    int32_t *ex;                /* (cap_ex) each row's seen items of the target domain, ascending, distinct */
+    int32_t *ex;                /* (cap_ex) each row's seen items of the target domain, ascending (as item indices,
+                                   or for the index path as positions in the domain's item list) */
     int64_t cap_ex;
     float *buf;                 /* (chunk, dim) user vectors, or (chunk, n_cand) scores */
     uint8_t *can;               /* (chunk) */
@@ -235,6 +253,13 @@ static cr_status chunk_fill(const cr_rec *r, chunk_ws *w, const cr_rec_query *q,
             for (int64_t k = 0; k < len; k++)
                 if (I->item_domain[h[k]] == o->domain) w->ex[ne++] = h[k];
             qsort(w->ex + e0, (size_t)(ne - e0), sizeof *w->ex, cmp_i32);
+            if (r->dom_ix) {
+                /* positions in the domain's ascending item list: still ascending */
+                int64_t n_dom;
+                const int32_t *dom = cr_rec_domain_items(r, o->domain, &n_dom);
+                for (int64_t e = e0; e < ne; e++)
+                    w->ex[e] = (int32_t)((const int32_t *)bsearch(&w->ex[e], dom, (size_t)n_dom, sizeof *dom, cmp_i32) - dom);
+            }
         }
         w->users[j] = q[j].user;
         nh += len;
@@ -272,7 +297,7 @@ static cr_status chunk_by_score(const cr_rec *r, chunk_ws *w, int64_t n, const c
     return CR_OK;
 }
 
-/* Index path for rows [0, n) of the chunk: user vectors, then the index with the domain filter. */
+/* Index path for rows [0, n) of the chunk: user vectors, then the domain's index; positions back to items. */
 static cr_status chunk_by_index(const cr_rec *r, chunk_ws *w, int64_t n, const cr_rec_options *o, int32_t *items,
                                 float *scores, int64_t *n_found) {
     cr_score_request req = {.n_rows = n, .users = w->users, .hist_ptr = w->hist_ptr, .hist_items = w->hist,
@@ -281,13 +306,17 @@ static cr_status chunk_by_index(const cr_rec *r, chunk_ws *w, int64_t n, const c
     if (st) return st;
     cr_index_search_params sp = cr_index_search_default_params();
     sp.k = o->k;
-    sp.domain = o->domain;
     sp.threads = o->threads;
-    if (n == 1) st = cr_index_search(r->ix, w->buf, w->ex, w->ex_ptr[1], &sp, items, scores, n_found);
-    else st = cr_index_search_batch(r->ix, w->buf, n, w->ex_ptr, w->ex, &sp, items, scores, n_found);
+    const cr_index *ix = r->dom_ix[o->domain];
+    if (n == 1) st = cr_index_search(ix, w->buf, w->ex, w->ex_ptr[1], &sp, items, scores, n_found);
+    else st = cr_index_search_batch(ix, w->buf, n, w->ex_ptr, w->ex, &sp, items, scores, n_found);
     if (st) return st;
-    for (int64_t j = 0; j < n; j++)
+    int64_t n_dom;
+    const int32_t *dom = cr_rec_domain_items(r, o->domain, &n_dom);
+    for (int64_t j = 0; j < n; j++) {
         if (!w->can[j]) n_found[j] = -1;
+        for (int64_t x = 0; x < n_found[j]; x++) items[j * o->k + x] = dom[items[j * o->k + x]];
+    }
     return CR_OK;
 }
 
@@ -324,15 +353,15 @@ cr_status cr_rec_recommend(const cr_rec *r, const cr_rec_query *q, int64_t n, co
     const int64_t k = o->k;
     for (int64_t x = 0; x < n * k; x++) items[x] = -1, scores[x] = NAN;
     int64_t n_cand = r->dom_ptr[o->domain + 1] - r->dom_ptr[o->domain];
-    int64_t chunk = r->ix ? CHUNK_ROWS : CHUNK_SCORES / (n_cand + 1);
+    int64_t chunk = r->dom_ix ? CHUNK_ROWS : CHUNK_SCORES / (n_cand + 1);
     chunk = chunk < 1 ? 1 : chunk > CHUNK_ROWS ? CHUNK_ROWS : chunk;
     if (chunk > n) chunk = n;
     chunk_ws w;
-    if ((st = chunk_ws_init(&w, chunk, r->ix ? r->dim : n_cand, k, !r->ix))) return st;
+    if ((st = chunk_ws_init(&w, chunk, r->dom_ix ? r->dim : n_cand, k, !r->dom_ix))) return st;
     for (int64_t j0 = 0; j0 < n && !st; j0 += chunk) {
         const int64_t m = n - j0 < chunk ? n - j0 : chunk;
         if ((st = chunk_fill(r, &w, q + j0, m, o))) break;
-        if (r->ix) st = chunk_by_index(r, &w, m, o, items + j0 * k, scores + j0 * k, n_found + j0);
+        if (r->dom_ix) st = chunk_by_index(r, &w, m, o, items + j0 * k, scores + j0 * k, n_found + j0);
         else st = chunk_by_score(r, &w, m, o, items + j0 * k, scores + j0 * k, n_found + j0);
     }
     for (int64_t j = 0; j < n && !st; j++)
