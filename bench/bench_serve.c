@@ -120,6 +120,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    remove(log);    /* a log of an earlier run would give its address */
     pid_t pid = fork();
     if (pid == 0) {
         char threads[32];
