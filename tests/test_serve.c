@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -334,5 +335,30 @@ TEST(serve_port_in_use) {
     p.bind = "localhost";
     CHECK_STATUS(cr_server_start(&t, cr_test_path("serve/bpr.crm"), &p), CR_ERR_ARG);
     cr_server_stop(s);
+    cr_dataset_free(d);
+}
+
+/* `crossrec serve` as a process: it prints its address, SIGHUP reloads the model, SIGTERM stops it cleanly. */
+TEST(cli_serve_signals) {
+    cr_dataset *d = serve_fixture();
+    const char *bin = getenv("CROSSREC_BIN");
+    char dir[512], cmd[10000], abs_bin[PATH_MAX];
+    CHECK(realpath(bin && *bin ? bin : "build/current/crossrec", abs_bin) != NULL);     /* the script runs elsewhere */
+    snprintf(dir, sizeof dir, "%s", cr_test_path("serve"));
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { '%s' serve bpr.crm --port 0 > serve.log 2>&1 & pid=$!; "
+             "for i in $(seq 100); do grep -q ' on http' serve.log && break; sleep 0.1; done; "
+             "url=$(sed -n 's|.* on \\(http://[0-9.:]*\\)/ .*|\\1|p' serve.log); "
+             "kill -HUP $pid; for i in $(seq 50); do curl -s \"$url/healthz\" > health.json; grep -q '\"generation\":2' health.json && break; sleep 0.1; done; "
+             "kill -TERM $pid; wait $pid; echo \"exit $?\" >> serve.log; }",
+             dir, abs_bin);
+    CHECK_EQ(system(cmd), 0);
+    char *log = cr_test_read(cr_test_path("serve/serve.log"), NULL), *health = cr_test_read(cr_test_path("serve/health.json"), NULL);
+    CHECK_CONTAINS(log, "crossrec: serving bpr.crm on http://127.0.0.1:");
+    CHECK_CONTAINS(log, "reloaded bpr.crm (bpr, generation 2)");
+    CHECK_CONTAINS(log, "crossrec: stopping\nexit 0\n");
+    CHECK_STR(health, "{\"status\":\"ok\",\"model\":\"bpr\",\"generation\":2}");
+    free(log);
+    free(health);
     cr_dataset_free(d);
 }

@@ -226,13 +226,19 @@ static void set_json(cr_api_response *rs, int status, json_t *root) {
     rs->owned = 1;
 }
 
+/* Messages quote request bytes and paths, perhaps cut inside a character; JSON strings must be valid UTF-8: the
+ * bytes that are not become '?'. */
+static const char *valid_utf8(char *dst, size_t cap, const char *src) {
+    snprintf(dst, cap, "%s", src);
+    for (int64_t k; (k = cr_utf8_invalid_at(dst, (int64_t)strlen(dst))) >= 0;) dst[k] = '?';
+    return dst;
+}
+
 static void error_with_hint(cr_api_response *rs, int status, const char *message, const char *hint) {
-    /* messages quote request bytes, perhaps cut inside a character: JSON strings must be valid UTF-8 */
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", message);
-    for (int64_t k; (k = cr_utf8_invalid_at(msg, (int64_t)strlen(msg))) >= 0;) msg[k] = '?';
-    json_t *root = json_pack("{s:s, s:i}", "error", msg, "status", status);
-    if (root && hint && hint[0] && json_object_set_new(root, "hint", json_string(hint))) json_decref(root), root = NULL;
+    char msg[1024], hnt[512];
+    json_t *root = json_pack("{s:s, s:i}", "error", valid_utf8(msg, sizeof msg, message), "status", status);
+    if (root && hint && hint[0] && json_object_set_new(root, "hint", json_string(valid_utf8(hnt, sizeof hnt, hint))))
+        json_decref(root), root = NULL;
     set_json(rs, status, root);
 }
 
