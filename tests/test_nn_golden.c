@@ -68,7 +68,7 @@ static void reg_free(treg *r) {
 
 typedef struct {
     int64_t V, D, NI, H1, NDOM, B, L, heads, layers, max_len, n_idx, n_ids;
-    float p_drop, temp, tau, lambda, w_bpr, w_nce, w_dom;
+    float p_drop, temp, tau, lambda, temp_teacher, w_bpr, w_nce, w_dom;
     int64_t *offsets, *len;     /* (NI + 1), (B) */
     int32_t *idx, *item_id, *dom, *neg, *item_dom;
     uint8_t *keep, *mask;       /* (NI), (NI, H1) */
@@ -76,7 +76,7 @@ typedef struct {
 
 static const char *const INPUTS[] = {"E", "tfidf", "W1", "b1", "gamma", "beta", "W2", "b2", "idE", "H", "q", "X", "Wd", "bd",
                                      "R", "log_q"};
-enum { N_INPUTS = sizeof INPUTS / sizeof *INPUTS, N_LOSSES = 7 };
+enum { N_INPUTS = sizeof INPUTS / sizeof *INPUTS, N_LOSSES = 8 };
 
 /* Registers the float inputs with their shapes (zeroed). */
 static void tower_inputs(const tower_cfg *c, treg *in) {
@@ -146,6 +146,11 @@ static void tower_run(const tower_cfg *c, treg *in, const cr_tfm *m, const cr_sl
     cr_hitmask_from_items(hit, c->item_id, B, NI);
     loss[0] = cr_sampled_softmax(ssm_dU, ssm_dC, probs, U, G, B, NI, D, c->temp, log_q, hit, 1.0f);
     cr_sampled_softmax(gU, gG, probs, U, G, B, NI, D, c->temp, log_q, hit, 1.0f);
+    /* distillation, standalone: the teacher is the attention-pooled users against the same candidates */
+    float *target = reg_add(out, "distill_target", B, NI, NULL);
+    float *distill_dU = reg_add(out, "distill_dU", B, D, NULL), *distill_dC = reg_add(out, "distill_dC", NI, D, NULL);
+    cr_softmax_rows(target, u_att, G, B, NI, D, c->temp_teacher, log_q, hit);
+    loss[7] = cr_softmax_distill(distill_dU, distill_dC, probs, U, G, B, NI, D, c->temp, log_q, hit, target, 1.0f);
 
     float *negG = malloc(B * D * sizeof *negG), *gneg = calloc(B * D, sizeof *gneg);
     for (int64_t b = 0; b < B; b++) memcpy(negG + b * D, G + (int64_t)c->neg[b] * D, D * sizeof *negG);
@@ -305,6 +310,7 @@ TEST(nn_tower_golden) {
     c.max_len = (int64_t)gold_scalar(&g, "max_len");
     c.p_drop = (float)gold_scalar(&g, "p_drop"), c.temp = (float)gold_scalar(&g, "temperature");
     c.tau = (float)gold_scalar(&g, "tau"), c.lambda = (float)gold_scalar(&g, "grl_lambda");
+    c.temp_teacher = (float)gold_scalar(&g, "temperature_teacher");
     c.w_bpr = (float)gold_scalar(&g, "w_bpr"), c.w_nce = (float)gold_scalar(&g, "w_nce");
     c.w_dom = (float)gold_scalar(&g, "w_dom");
     CHECK(c.D == 6 && c.NI == 6 && c.B == 4 && c.L == 5 && c.layers == 2 && c.heads == 2);
@@ -350,7 +356,7 @@ TEST(nn_tower_golden) {
 
     /* every output in the file, in its order */
     static const char *const LOSS_NAMES[N_LOSSES] = {"loss_ssm", "loss_bpr", "loss_nce", "loss_nce1", "loss_dom",
-                                                      "loss_total", "loss_mean_bag"};
+                                                      "loss_total", "loss_mean_bag", "loss_distill"};
     int n_cmp = 0, n_bad = 0, n_loss = 0;
     double worst_all = 0;
     const char *key;
@@ -424,7 +430,7 @@ TEST(nn_tower_deterministic_across_threads) {
     memset(&c, 0, sizeof c);
     c.V = 3000, c.D = 32, c.NI = 600, c.H1 = 48, c.NDOM = 4, c.B = 128, c.L = 24, c.heads = 4, c.layers = 2, c.max_len = 32;
     c.n_ids = 400;
-    c.p_drop = 0.2f, c.temp = 0.1f, c.tau = 0.1f, c.lambda = 0.5f, c.w_bpr = 0.3f, c.w_nce = 0.5f, c.w_dom = 0.2f;
+    c.p_drop = 0.2f, c.temp = 0.1f, c.tau = 0.1f, c.lambda = 0.5f, c.temp_teacher = 0.2f, c.w_bpr = 0.3f, c.w_nce = 0.5f, c.w_dom = 0.2f;
     cr_rng r;
     cr_rng_named(&r, 41, "test.nn.tower.threads");
     c.offsets = malloc((c.NI + 1) * sizeof *c.offsets);

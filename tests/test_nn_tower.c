@@ -778,6 +778,68 @@ TEST(nn_sampled_softmax_finite_difference) {
     for (int k = 0; k < NT; k++) CHECK(isfinite(g[k]));
 }
 
+/* distillation: theta = (U, C) as above; the loss is the cross-entropy against fixed target rows */
+typedef struct {
+    ssm_ctx s;
+    const double *target;   /* (SB, SN) */
+} distill_ctx;
+
+static double distill_loss(const double *theta, const void *vctx) {
+    const distill_ctx *c = vctx;
+    const double *U = theta, *C = theta + SB * SD;
+    double L = 0;
+    for (int b = 0; b < SB; b++) {
+        double z[SN];
+        for (int j = 0; j < SN; j++) {
+            double s = 0;
+            for (int k = 0; k < SD; k++) s += U[b * SD + k] * C[j * SD + k];
+            z[j] = s / c->s.temp - (c->s.log_q ? c->s.log_q[j] : 0);
+            if (c->s.mask && j != b && cr_hitmask_get(c->s.mask, SN, b, j)) z[j] = -INFINITY;
+        }
+        double lse = d_lse(z, SN, 1);
+        for (int j = 0; j < SN; j++)
+            if (c->target[b * SN + j] > 0) L += c->target[b * SN + j] * (lse - z[j]);
+    }
+    return L / SB;
+}
+
+TEST(nn_softmax_distill_finite_difference) {
+    enum { NT = SB * SD + SN * SD };
+    cr_rng r;
+    cr_rng_named(&r, 34, "test.nn.distill");
+    float f[NT], teacher[NT], lq[SN], probs[SB * SN], target[SB * SN], g[NT];
+    double theta[NT], lqd[SN], an[NT], td[SB * SN];
+    fill(f, NT, 1, &r), fill(teacher, NT, 1, &r);
+    for (int j = 0; j < SN; j++) lq[j] = (float)log(0.05 + 0.1 * j);
+    to_double(theta, f, NT), to_double(lqd, lq, SN);
+    const int32_t item[SN] = {10, 11, 12, 13, 14, 11, 13};
+    uint64_t mask[SB];
+    cr_hitmask_from_items(mask, item, SB, SN);
+    /* the target: a teacher's distributions over the same candidates; rows sum to 1, masked entries are 0 */
+    cr_softmax_rows(target, teacher, teacher + SB * SD, SB, SN, SD, 0.3f, lq, mask);
+    for (int b = 0; b < SB; b++) {
+        double sum = 0;
+        for (int j = 0; j < SN; j++) sum += target[b * SN + j];
+        CHECK_NEAR(sum, 1.0, 1e-6);
+    }
+    CHECK(target[1 * SN + 5] == 0.0f && target[3 * SN + 6] == 0.0f);
+    to_double(td, target, SB * SN);
+    distill_ctx ctx = {{lqd, mask, 0.5}, td};
+    for (int k = 0; k < NT; k++) g[k] = 0.5f;
+    const float weight = 0.7f;
+    double L = cr_softmax_distill(g, g + SB * SD, probs, f, f + SB * SD, SB, SN, SD, 0.5f, lq, mask, target, weight);
+    CHECK_NEAR(L, distill_loss(theta, &ctx), 1e-5);
+    for (int k = 0; k < NT; k++) an[k] = (g[k] - 0.5) / weight;
+    fd_check("softmax distillation (soft targets, log-Q, temperature, hit mask)", distill_loss, theta, an, NT, &ctx);
+    /* a one-hot target is the sampled softmax */
+    float onehot[SB * SN] = {0}, g1[NT] = {0}, g2[NT] = {0};
+    for (int b = 0; b < SB; b++) onehot[b * SN + b] = 1.0f;
+    double L1 = cr_softmax_distill(g1, g1 + SB * SD, probs, f, f + SB * SD, SB, SN, SD, 0.5f, lq, mask, onehot, 1.0f);
+    double L2 = cr_sampled_softmax(g2, g2 + SB * SD, probs, f, f + SB * SD, SB, SN, SD, 0.5f, lq, mask, 1.0f);
+    CHECK_NEAR(L1, L2, 1e-6);
+    for (int k = 0; k < NT; k++) CHECK_NEAR(g1[k], g2[k], 1e-7);
+}
+
 TEST(nn_sampled_softmax_fast_matches_reference) {
     /* larger, odd sizes: BLAS and threads against the scalar loops; bit-identical at 1 and 2 threads */
     enum { B = 67, N = 1031, D = 24 };

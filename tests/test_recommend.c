@@ -12,10 +12,12 @@
 
 #include <stdlib.h>
 
-/* A model of type `name` trained on a cold-user split of d (target t), saved under tmpdir/file. */
+/* A model of type `name` trained on a cold-user split of d (target t), saved under tmpdir/file. "tower-user-id":
+ * a tower with user embeddings. */
 static void train_to_file(const cr_dataset *d, const cr_split *s, const char *name, int32_t domain, const char *file) {
     cr_train_params p = cr_train_default_params();
-    p.model = name;
+    p.user_id = !strcmp(name, "tower-user-id");
+    p.model = p.user_id ? "tower" : name;
     p.dim = 16;
     p.epochs = 3;
     p.patience = 0;
@@ -82,8 +84,8 @@ TEST(rec_index_path_equals_score_path) {
     cr_dataset *d = cr_test_cdr_data("rec-paths", 160, 120, 3000, 3, 5);
     int32_t target = cr_test_thinnest_domain(d);
     cr_split *s = cr_test_cold_split(d, target, 0.3);
-    const char *models[] = {"bpr", "als", "cmf", "emcdr", "ptupcdr", "tower"};
-    for (int k = 0; k < 6; k++) {
+    const char *models[] = {"bpr", "als", "cmf", "emcdr", "ptupcdr", "tower", "tower-user-id"};
+    for (int k = 0; k < 7; k++) {
         char file[64];
         snprintf(file, sizeof file, "paths-%s.crm", models[k]);
         train_to_file(d, s, models[k], -1, file);
@@ -102,8 +104,8 @@ TEST(rec_index_path_equals_score_path) {
 TEST(rec_user_vectors_reproduce_scores) {
     cr_dataset *d = cr_test_cdr_data("rec-vectors", 120, 80, 2000, 2, 6);
     cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
-    const char *models[] = {"bpr", "als", "emcdr", "tower", "pop"};
-    for (int k = 0; k < 5; k++) {
+    const char *models[] = {"bpr", "als", "emcdr", "tower", "tower-user-id", "pop"};
+    for (int k = 0; k < 6; k++) {
         train_to_file(d, s, models[k], -1, "vectors.crm");
         cr_model *m = NULL;
         CHECK_OK(cr_model_load(&m, cr_test_path("vectors.crm")));
@@ -134,7 +136,7 @@ TEST(rec_user_vectors_reproduce_scores) {
             }
         }
         /* als folds a history in and tower reads it; bpr and emcdr cannot represent a user given by history only */
-        CHECK_EQ(can[2], !strcmp(models[k], "als") || !strcmp(models[k], "tower"));
+        CHECK_EQ(can[2], !strcmp(models[k], "als") || !strncmp(models[k], "tower", 5));
         cr_model_free(m);
     }
     cr_split_free(s);

@@ -97,6 +97,17 @@ typedef struct {
     int64_t text_per_item;      /* an item keeps its this many highest-weighted text buckets (default 24) */
     double dann;                /* weight of the adversarial domain classifier on item vectors (0: off) */
     double align;               /* weight of the InfoNCE between an item's text and id vectors (0: off) */
+    const char *item_vectors;   /* tower: dense item vectors added to the item tower through a trained projection:
+                                   a .npy (n_items rows, the dataset's item order) or an embed method ("minilm",
+                                   "hash-tfidf", "wordvec:FILE") computed at the start; NULL: none */
+    int user_id;                /* tower: a user embedding for users with training events, added to the pooled history */
+    const char *loss;           /* tower: "softmax" (sampled softmax over in-batch negatives, default) or "bpr" */
+    const char *init;           /* tower: start from this tower model's parameters (NULL: a fresh start) */
+    const char *finetune;       /* tower with init: "all" (default), "head" (only the per-domain heads and
+                                   queries train; the towers stay frozen) or "none" (no training) */
+    const char *distill;        /* tower: a teacher tower model of the same dataset; the run learns its softmax
+                                   over each batch's candidates (NULL: off) */
+    double distill_weight;      /* share of the teacher's soft targets in the loss, the rest the positives (0.5) */
     const struct cr_split *valid;   /* split whose validation users drive early stopping; NULL: none */
     /* training state (.crt, train.h): the iterative models (bpr, als, cmf, emcdr, ptupcdr) */
     const char *checkpoint;     /* write the training state here after every epoch (NULL: none) */

@@ -72,8 +72,8 @@ void cr_hitmask_from_items(uint64_t *mask, const int32_t *cand_item, int64_t B, 
             if (j != b && cand_item[j] == cand_item[b]) cr_hitmask_set(mask, N, b, j);
 }
 
-/* One row: z (N) logits in place -> row gradient factor (p_j - [j == b]) scaled by `scale`; returns the row's loss. */
-static float ssm_row(float *z, int64_t b, int64_t N, const float *log_q, const uint64_t *hit_mask, float scale) {
+/* One row's logits z (N) in place: the log-Q correction and the mask applied; returns their logsumexp. */
+static float ssm_lse(float *z, int64_t b, int64_t N, const float *log_q, const uint64_t *hit_mask) {
     float mx = -INFINITY;
     for (int64_t j = 0; j < N; j++) {
         if (log_q) z[j] -= log_q[j];
@@ -82,15 +82,26 @@ static float ssm_row(float *z, int64_t b, int64_t N, const float *log_q, const u
     }
     double sum = 0.0;
     for (int64_t j = 0; j < N; j++) sum += exp((double)(z[j] - mx));      /* exp(-inf) = 0 */
-    float lse = mx + (float)log(sum);
-    float loss = lse - z[b];
-    for (int64_t j = 0; j < N; j++) z[j] = scale * (expf(z[j] - lse) - (j == b ? 1.0f : 0.0f));
+    return mx + (float)log(sum);
+}
+
+/* One row: z (N) logits in place -> row gradient factor (p_j - t_j) scaled by `scale`, where t is the target
+ * distribution (row b's positive, [j == b], when target is NULL); returns the row's loss -sum_j t_j log p_j. */
+static float ssm_row(float *z, int64_t b, int64_t N, const float *log_q, const uint64_t *hit_mask, const float *target,
+                     float scale) {
+    const float lse = ssm_lse(z, b, N, log_q, hit_mask);
+    float loss = 0.0f;
+    if (!target) loss = lse - z[b];
+    else
+        for (int64_t j = 0; j < N; j++)
+            if (target[j] > 0.0f) loss += target[j] * (lse - z[j]);
+    for (int64_t j = 0; j < N; j++) z[j] = scale * (expf(z[j] - lse) - (target ? target[j] : j == b ? 1.0f : 0.0f));
     return loss;
 }
 
 static double sampled_softmax(int fast, float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B,
                               int64_t N, int64_t d, float temperature, const float *log_q, const uint64_t *hit_mask,
-                              float weight) {
+                              const float *target, float weight) {
     CR_ASSERT(B >= 0 && N >= B && temperature > 0.0f);
     if (B == 0) return 0.0;
     float inv_t = 1.0f / temperature;
@@ -108,7 +119,7 @@ static double sampled_softmax(int fast, float *dU, float *dC, float *probs, cons
         float row_loss[CHUNK];
         CR_OMP(omp parallel for schedule(static) if (par))
         for (int64_t i = 0; i < nb; i++)
-            row_loss[i] = ssm_row(probs + (b0 + i) * N, b0 + i, N, log_q, hit_mask, scale);
+            row_loss[i] = ssm_row(probs + (b0 + i) * N, b0 + i, N, log_q, hit_mask, target ? target + (b0 + i) * N : NULL, scale);
         for (int64_t i = 0; i < nb; i++) loss += row_loss[i];
     }
     gemm_back(fast, dU, dC, probs, U, C, B, N, d);
@@ -117,12 +128,29 @@ static double sampled_softmax(int fast, float *dU, float *dC, float *probs, cons
 
 double cr_sampled_softmax(float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B, int64_t N,
                           int64_t d, float temperature, const float *log_q, const uint64_t *hit_mask, float weight) {
-    return sampled_softmax(1, dU, dC, probs, U, C, B, N, d, temperature, log_q, hit_mask, weight);
+    return sampled_softmax(1, dU, dC, probs, U, C, B, N, d, temperature, log_q, hit_mask, NULL, weight);
 }
 
 double cr_sampled_softmax_ref(float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B, int64_t N,
                               int64_t d, float temperature, const float *log_q, const uint64_t *hit_mask, float weight) {
-    return sampled_softmax(0, dU, dC, probs, U, C, B, N, d, temperature, log_q, hit_mask, weight);
+    return sampled_softmax(0, dU, dC, probs, U, C, B, N, d, temperature, log_q, hit_mask, NULL, weight);
+}
+
+double cr_softmax_distill(float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B, int64_t N, int64_t d,
+                          float temperature, const float *log_q, const uint64_t *hit_mask, const float *target, float weight) {
+    return sampled_softmax(1, dU, dC, probs, U, C, B, N, d, temperature, log_q, hit_mask, target, weight);
+}
+
+void cr_softmax_rows(float *p, const float *U, const float *C, int64_t B, int64_t N, int64_t d, float temperature,
+                     const float *log_q, const uint64_t *hit_mask) {
+    CR_ASSERT(B >= 0 && N >= B && temperature > 0.0f);
+    if (B == 0) return;
+    gemm_nt(1, p, U, C, B, N, d, 1.0f / temperature);
+    for (int64_t b = 0; b < B; b++) {
+        float *z = p + b * N;
+        const float lse = ssm_lse(z, b, N, log_q, hit_mask);
+        for (int64_t j = 0; j < N; j++) z[j] = expf(z[j] - lse);
+    }
 }
 
 /* ---- BPR ---- */

@@ -210,6 +210,15 @@ double cr_sampled_softmax(float *dU, float *dC, float *probs, const float *U, co
 double cr_sampled_softmax_ref(float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B, int64_t N,
                               int64_t d, float temperature, const float *log_q, const uint64_t *hit_mask, float weight);
 
+/* Distillation through the same softmax: the loss is the cross-entropy -sum_j target_bj log p_bj against a
+ * target distribution (B, N) per row (a teacher's cr_softmax_rows over the same candidates) instead of row b's
+ * positive; otherwise as cr_sampled_softmax (which is the one-hot target). */
+double cr_softmax_distill(float *dU, float *dC, float *probs, const float *U, const float *C, int64_t B, int64_t N, int64_t d,
+                          float temperature, const float *log_q, const uint64_t *hit_mask, const float *target, float weight);
+/* The distributions p (B, N) of cr_sampled_softmax's rows: softmax_j of the corrected, masked logits. */
+void cr_softmax_rows(float *p, const float *U, const float *C, int64_t B, int64_t N, int64_t d, float temperature,
+                     const float *log_q, const uint64_t *hit_mask);
+
 /* BPR (Rendle et al. 2009) over B triples of vectors (B, d): loss = mean_b -log sigmoid(<u,pos> - <u,neg>),
  * computed as softplus(-x); du, dpos, dneg (each may be NULL) += weight dLoss. */
 double cr_bpr_loss(float *du, float *dpos, float *dneg, const float *u, const float *pos, const float *neg, int64_t B,

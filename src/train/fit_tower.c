@@ -25,6 +25,7 @@
 #include "train_impl.h"
 
 #include "../models/tower_impl.h"
+#include "crossrec/embed.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +76,15 @@ typedef struct {
     int32_t *al_slot;           /* (cap) */
     int32_t *touched;           /* (iw.cap_bag) text rows touched */
     uint8_t *seen;              /* (n_buckets) */
+    int head_only;              /* --finetune head: only the query, head.w and head.b tensors are updated */
+    int bpr;                    /* --loss bpr: each row's positive against the next row's (another item) */
+    float *bpr_U, *bpr_pos, *bpr_neg, *bpr_dU, *bpr_dpos, *bpr_dneg;  /* (B, d) each */
+    int32_t *bpr_j;             /* (B) the row whose positive is row b's negative, -1: none */
+    /* distillation (--distill): the teacher, its user tower's scratch, its candidates and soft targets */
+    cr_tower_model *teacher;
+    cr_tower_user_ws tuw;
+    float *teacher_C, *target;  /* (B, teacher dim), (B, B) */
+    float distill_weight;
 } tower_fit;
 
 /* ---- examples ---- */
@@ -160,6 +170,65 @@ static int32_t slot(tower_fit *t, int32_t item, int64_t *n_uniq) {
     return t->slot_of[item];
 }
 
+static int nonzero(const float *x, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        if (x[k] != 0.0f) return 1;
+    return 0;
+}
+
+/* --loss bpr: row b's positive against the positive of the next row holding another item, on cosine scores
+ * divided by the temperature; rows without such a row are left out. Adds to dU and dC; returns the mean loss. */
+static double bpr_loss(tower_fit *t, int64_t B) {
+    const int64_t d = t->d;
+    const float inv_t = 1.0f / t->m->temperature;
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t j = -1;
+        for (int64_t k = 1; k < B && j < 0; k++)
+            if (t->pos_item[(b + k) % B] != t->pos_item[b]) j = (b + k) % B;
+        t->bpr_j[b] = (int32_t)j;
+        if (j < 0) continue;
+        for (int64_t q = 0; q < d; q++) t->bpr_U[n * d + q] = t->uw.f[b * d + q] * inv_t;
+        memcpy(t->bpr_neg + n * d, t->C + j * d, (size_t)d * sizeof(float));
+        memcpy(t->bpr_pos + n * d, t->C + b * d, (size_t)d * sizeof(float));
+        n++;
+    }
+    if (n == 0) return 0.0;
+    memset(t->bpr_dU, 0, (size_t)(3 * n * d) * sizeof(float));     /* dU, dpos, dneg */
+    double loss = cr_bpr_loss(t->bpr_dU, t->bpr_dpos, t->bpr_dneg, t->bpr_U, t->bpr_pos, t->bpr_neg, n, d, 1.0f);
+    for (int64_t b = 0, r = 0; b < B; b++) {
+        const int64_t j = t->bpr_j[b];
+        if (j < 0) continue;
+        for (int64_t q = 0; q < d; q++) {
+            t->dU[b * d + q] += t->bpr_dU[r * d + q] * inv_t;
+            t->dC[b * d + q] += t->bpr_dpos[r * d + q];
+            t->dC[j * d + q] += t->bpr_dneg[r * d + q];
+        }
+        r++;
+    }
+    return loss;
+}
+
+/* The teacher's softmax over the batch's candidates, from the same histories (its own item vectors, ids
+ * included: the teacher is fixed), into t->target. */
+static void teacher_targets(tower_fit *t, int64_t B) {
+    const cr_tower_model *T = t->teacher;
+    const int64_t dT = T->dim, L = t->L;
+    cr_tower_user_ws *w = &t->tuw;
+    for (int64_t k = 0; k < B; k++) {
+        /* the most recent of the history when the teacher reads fewer items */
+        const int64_t n = t->uw.len[k] < w->L ? t->uw.len[k] : w->L, skip = t->uw.len[k] - n;
+        w->len[k] = n, w->dom[k] = t->uw.dom[k];
+        w->user[k] = T->t_user >= 0 ? t->uw.user[k] : -1;
+        for (int64_t x = 0; x < n; x++)
+            memcpy(w->seq + (k * w->L + x) * dT, T->items + (int64_t)t->uniq[t->seq_slot[k * L + skip + x]] * dT,
+                   (size_t)dT * sizeof(float));
+        memcpy(t->teacher_C + k * dT, T->items + (int64_t)t->pos_item[k] * dT, (size_t)dT * sizeof(float));
+    }
+    cr_tower_user_forward(T, w, B);
+    cr_softmax_rows(t->target, w->f, t->teacher_C, B, B, dT, T->temperature, t->logq_col, t->mask);
+}
+
 /* Runs batch b forward and backward, applies the optimizer; returns the batch's mean loss. */
 static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_tower_model *m = t->m;
@@ -189,6 +258,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         }
         t->uw.len[k] = n;
         t->uw.dom[k] = T;
+        /* a cold-simulated row hides the user's own embedding too: it has learned the user's target items */
+        t->uw.user[k] = m->t_user >= 0 && !cold ? u : -1;
     }
     for (int64_t s = 0; s < n_uniq; s++) t->keep[s] = !(cr_rng_uniform(r) < t->id_dropout);
 
@@ -206,7 +277,19 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_hitmask_from_items(t->mask, t->pos_item, B, B);
     memset(t->dU, 0, (size_t)(B * d) * sizeof(float));
     memset(t->dC, 0, (size_t)(B * d) * sizeof(float));
-    double loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+    double loss;
+    if (t->bpr) {
+        loss = bpr_loss(t, B);
+    } else if (t->teacher) {
+        teacher_targets(t, B);
+        const float w = t->distill_weight;
+        loss = (1.0f - w) * cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col,
+                                               t->mask, 1.0f - w);
+        loss += w * cr_softmax_distill(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask,
+                                       t->target, w);
+    } else {
+        loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+    }
 
     /* backward through the user tower */
     memset(t->dz, 0, (size_t)(B * d) * sizeof(float));
@@ -214,6 +297,12 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     memcpy(t->dpooled, t->dz, (size_t)(B * d) * sizeof(float));     /* the head's residual */
     const int64_t ow = P->t[m->t_head_w].offset + (int64_t)T * d * d, ob = P->t[m->t_head_b].offset + (int64_t)T * d;
     cr_linear_backward(t->dpooled, G->data + ow, G->data + ob, t->dz, t->uw.pooled, P->data + ow, B, d, d);
+    if (m->t_user >= 0) {
+        float *gu = cr_slab_at(G, m->t_user);
+        for (int64_t k = 0; k < B; k++)
+            if (t->uw.user[k] >= 0)
+                for (int64_t q = 0; q < d; q++) gu[(int64_t)t->uw.user[k] * d + q] += t->dpooled[k * d + q];
+    }
     memset(t->dseq, 0, (size_t)(B * L * d) * sizeof(float));
     if (m->pool == CR_TOWER_POOL_MEAN) {
         cr_meanpool_backward(t->dseq, t->dpooled, t->uw.len, B, L, d);
@@ -254,6 +343,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     cr_l2norm_backward(t->dgpre, t->dG, g, t->iw.norm, n_uniq, d);
     cr_mlp_backward(&m->item_mlp, P, G, t->iw.x0, n_uniq, t->iw.pre, t->iw.acts, t->dgpre, t->dxm, t->mlp_scratch);
     for (int64_t k = 0; k < n_uniq * d; k++) t->dx0[k] = t->dgpre[k] + t->dxm[k];
+    if (m->vec_dim)
+        cr_linear_backward(NULL, cr_slab_at(G, m->t_vec), NULL, t->dx0, t->iw.vec, cr_slab_at(P, m->t_vec), n_uniq, m->vec_dim, d);
     memcpy(t->dtext, t->dx0, (size_t)(n_uniq * d) * sizeof(float));
     float *gid = cr_slab_at(G, m->t_id), *gdom = cr_slab_at(G, m->t_dom);
     const float *id = cr_slab_at(P, m->t_id);
@@ -295,20 +386,39 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
 
     /* the optimizer: dense tensors whole, embedding rows where the batch put a gradient */
     cr_opt_step(&t->opt);
-    cr_opt_update(&t->opt, P, m->dense_off, G->data + m->dense_off, P->size - m->dense_off, t->lr);
+    if (t->head_only) {
+        /* the query, head.w and head.b tensors lie one after another (cr_tower_new) */
+        const cr_tensor *q = &P->t[m->t_query], *hb = &P->t[m->t_head_b];
+        const int64_t lo = q->offset, hi = hb->offset + hb->rows * hb->cols;
+        cr_opt_update(&t->opt, P, lo, G->data + lo, hi - lo, t->lr);
+    } else {
+        cr_opt_update(&t->opt, P, m->dense_off, G->data + m->dense_off, P->size - m->dense_off, t->lr);
+    }
     memset(G->data + m->dense_off, 0, (size_t)(P->size - m->dense_off) * sizeof(float));
     const int64_t id_off = P->t[m->t_id].offset, text_off = P->t[m->t_text].offset;
     for (int64_t s = 0; s < n_uniq; s++) {
         const int64_t i = t->uniq[s];
         if (!t->iw.use_id[s] && !(n_al && m->item_known[i])) continue;
-        cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
+        if (!t->head_only) cr_opt_update(&t->opt, P, id_off + i * d, gid + i * d, d, t->lr);
         memset(gid + i * d, 0, (size_t)d * sizeof(float));
     }
     int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->iw.bag_idx, nb);
     for (int64_t k = 0; k < n_touched; k++) {
         const int64_t row = t->touched[k];
-        cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
+        if (!t->head_only) cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
         memset(gtext + row * d, 0, (size_t)d * sizeof(float));
+    }
+    if (m->t_user >= 0) {
+        const int64_t user_off = P->t[m->t_user].offset;
+        float *gu = cr_slab_at(G, m->t_user);
+        for (int64_t k = 0; k < B; k++) {
+            const int64_t u = t->uw.user[k];
+            if (u < 0) continue;
+            /* a user in several rows: its summed gradient is applied once, then zeroed */
+            if (!t->head_only && nonzero(gu + u * d, d))
+                cr_opt_update(&t->opt, P, user_off + u * d, gu + u * d, d, t->lr);
+            memset(gu + u * d, 0, (size_t)d * sizeof(float));
+        }
     }
     for (int64_t s = 0; s < n_uniq; s++) t->slot_of[t->uniq[s]] = -1;
     return loss;
@@ -345,10 +455,13 @@ static const cr_model *tower_model(cr_fit *f) {
 static void tower_fit_free(tower_fit *t) {
     void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
                     t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
-                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen};
+                    t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen, t->bpr_U, t->bpr_j};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
     cr_tower_item_ws_free(&t->iw);
     cr_tower_user_ws_free(&t->uw);
+    cr_tower_user_ws_free(&t->tuw);
+    cr_free(t->teacher_C);
+    if (t->teacher) cr_model_free(&t->teacher->base);
     cr_slab_free(&t->grad);
     cr_opt_free(&t->opt);
 }
@@ -378,15 +491,19 @@ static cr_status alloc_batch(tower_fit *t) {
     t->al_slot = cr_malloc((size_t)cap * sizeof *t->al_slot);
     t->touched = cr_malloc(((size_t)t->iw.cap_bag + 1) * sizeof *t->touched);
     t->seen = cr_calloc((size_t)n_buckets + 1, 1);
+    t->bpr_U = cr_malloc((size_t)(6 * B * d) * sizeof(float));
+    t->bpr_j = cr_malloc((size_t)B * sizeof *t->bpr_j);
     if (!t->slot_of || !t->uniq || !t->keep || !t->pos_item || !t->pos_slot || !t->seq_slot || !t->C || !t->mask || !t->dG ||
         !t->dseq || !t->dtfm_out || !t->mlp_scratch || !t->logits || !t->labels || !t->al_a || !t->al_slot || !t->touched ||
-        !t->seen)
+        !t->seen || !t->bpr_U || !t->bpr_j)
         return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batch buffers (%lld items a batch)", (long long)cap);
     for (int64_t i = 0; i < t->v->n_items; i++) t->slot_of[i] = -1;
     t->dU = t->C + B * d, t->dC = t->dU + B * d, t->probs = t->dC + B * d, t->logq_col = t->probs + B * B;
     t->dpooled = t->logq_col + B, t->dz = t->dpooled + B * d;
     t->dgpre = t->dG + cap * d, t->dx0 = t->dgpre + cap * d, t->dxm = t->dx0 + cap * d, t->dtext = t->dxm + cap * d;
     t->tfm_scratch = t->dtfm_out + B * L * d;
+    t->bpr_pos = t->bpr_U + B * d, t->bpr_neg = t->bpr_pos + B * d;
+    t->bpr_dU = t->bpr_neg + B * d, t->bpr_dpos = t->bpr_dU + B * d, t->bpr_dneg = t->bpr_dpos + B * d;
     t->dlogits = t->logits + cap * nd, t->dg_disc = t->dlogits + cap * nd;
     t->al_b = t->al_a + cap * d, t->al_da = t->al_b + cap * d, t->al_db = t->al_da + cap * d, t->al_scratch = t->al_db + cap * d;
     return CR_OK;
@@ -395,7 +512,7 @@ static cr_status alloc_batch(tower_fit *t) {
 /* The items' text bags: TF-IDF over hashed words and character n-grams of title and text, each item keeping
  * its `keep` heaviest buckets, renormalised to unit L2 norm. */
 static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_interactions *v, const cr_train_params *p,
-                           int pool) {
+                           int pool, int64_t vec_dim) {
     cr_text_hashing h = cr_text_default_hashing();
     h.n_buckets = p->text_buckets > 0 ? p->text_buckets : 1;
     cr_text_csr csr;
@@ -409,7 +526,9 @@ static cr_status text_bags(cr_tower_model **out, const cr_dataset *d, const cr_i
         nnz += n < keep ? n : keep;
     }
     cr_tower_model *m = NULL;
-    if ((st = cr_tower_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, pool, p->hist_len, h.n_buckets, nnz))) goto out;
+    if ((st = cr_tower_new(&m, v->n_users, v->n_items, v->n_domains, p->dim, pool, p->hist_len, h.n_buckets, nnz, vec_dim,
+                           p->user_id)))
+        goto out;
     m->hashing = h;
     int64_t at = 0;
     for (int64_t i = 0; i < v->n_items; i++) {
@@ -439,6 +558,121 @@ out:
     return st;
 }
 
+/* ---- dense item vectors ---- */
+
+/* --item-vectors: a .npy of one row per item, or an embed method computed now; rows L2-normalised (a zero row,
+ * an item without text, stays zero), so that every source enters at one scale. */
+static cr_status item_vectors(const cr_dataset *d, const cr_train_params *p, float **out, int64_t *dim) {
+    const char *spec = p->item_vectors;
+    const size_t n = strlen(spec);
+    const int64_t n_items = cr_dataset_inter(d)->n_items;
+    cr_status st;
+    *out = NULL, *dim = 0;
+    if (n > 4 && !strcmp(spec + n - 4, ".npy")) {
+        int64_t rows;
+        if ((st = cr_npy_read_f32(spec, out, &rows, dim))) return st;
+        if (rows != n_items) {
+            cr_free(*out), *out = NULL;
+            cr_set_hint("`crossrec embed DATA.crd --method M -o FILE.npy` writes one row per item of that dataset");
+            return cr_fail(CR_ERR_ARG, "%s: %lld rows, but the dataset has %lld items", spec, (long long)rows, (long long)n_items);
+        }
+    } else {
+        cr_embed_params ep = cr_embed_default_params();
+        ep.threads = p->threads;
+        if ((st = cr_embed_parse_method(spec, &ep)) || (st = cr_embed_items(d, &ep, out, dim))) return st;
+    }
+    if (*dim < 1 || *dim > CR_TOWER_MAX_VEC_DIM) {
+        cr_free(*out), *out = NULL;
+        return cr_fail(CR_ERR_ARG, "%s: item vectors of %lld columns (1..%d allowed)", spec, (long long)*dim, CR_TOWER_MAX_VEC_DIM);
+    }
+    for (int64_t i = 0; i < n_items; i++) {
+        float *x = *out + i * *dim;
+        double ss = 0;
+        for (int64_t k = 0; k < *dim; k++) ss += (double)x[k] * x[k];
+        if (!isfinite(ss)) {
+            cr_free(*out), *out = NULL;
+            return cr_fail(CR_ERR_ARG, "%s: row %lld (item %lld) is not finite", spec, (long long)i, (long long)i);
+        }
+        for (int64_t k = 0; k < *dim && ss > 0; k++) x[k] = (float)(x[k] / sqrt(ss));
+    }
+    return CR_OK;
+}
+
+/* ---- starting from another model, learning from a teacher ---- */
+
+static cr_status load_tower(cr_tower_model **out, const char *path, const char *what) {
+    cr_model *x = NULL;
+    *out = NULL;
+    cr_status st = cr_model_load(&x, path);
+    if (st) return st;
+    if (strcmp(cr_model_name(x), "tower")) {
+        st = cr_fail(CR_ERR_ARG, "%s: %s must be a tower model (this one is '%s')", path, what, cr_model_name(x));
+        cr_model_free(x);
+        return st;
+    }
+    *out = (cr_tower_model *)x;
+    return CR_OK;
+}
+
+/* Copies the parameters of the model at `path` into m. From a model of the same dataset every tensor (the
+ * per-item id embeddings and the per-domain ones included); from another dataset only what does not depend on
+ * its items and domains: the text table (same hashing), the item MLP and the transformer. The settings that
+ * shape the tensors (dim, pooling, history length of a transformer) must agree. `summary` names the copy. */
+static cr_status init_from(cr_tower_model *m, const char *path, char *summary, size_t cap) {
+    cr_tower_model *x;
+    cr_status st = load_tower(&x, path, "--init");
+    if (st) return st;
+    const int same_data = x->base.dataset_crc == m->base.dataset_crc && x->base.n_items == m->base.n_items &&
+                          x->base.n_domains == m->base.n_domains;
+    if (x->dim != m->dim || x->pool != m->pool) {
+        st = cr_fail(CR_ERR_ARG, "%s: --init model has dim %lld and %s pooling, this run dim %lld and %s pooling", path,
+                     (long long)x->dim, cr_tower_pool_name(x->pool), (long long)m->dim, cr_tower_pool_name(m->pool));
+        cr_set_hint("give the same --dim and --pool as the model you start from");
+        goto out;
+    }
+    const cr_text_hashing *hx = &x->hashing, *hm = &m->hashing;
+    if (hx->hash_id != hm->hash_id || hx->version != hm->version || hx->seed != hm->seed || hx->n_buckets != hm->n_buckets ||
+        hx->ngram_min != hm->ngram_min || hx->ngram_max != hm->ngram_max) {
+        st = cr_fail(CR_ERR_ARG, "%s: --init model hashes text differently (%lld buckets, n-grams %d-%d, seed %u) from this run "
+                     "(%lld buckets, n-grams %d-%d, seed %u)", path, (long long)hx->n_buckets, hx->ngram_min, hx->ngram_max,
+                     hx->seed, (long long)hm->n_buckets, hm->ngram_min, hm->ngram_max, hm->seed);
+        cr_set_hint("give the same --text-buckets as the model you start from");
+        goto out;
+    }
+    int copied = 0;
+    for (int k = 0; k < m->params.n; k++) {
+        const cr_tensor *a = &m->params.t[k];
+        const int per_item_or_domain = k == m->t_id || k == m->t_user || k == m->t_dom || k == m->t_query || k == m->t_head_w ||
+                                       k == m->t_head_b || k == m->t_disc_w || k == m->t_disc_b;
+        if (per_item_or_domain && !same_data) continue;
+        const int j = cr_slab_find(&x->params, a->name);
+        if (j < 0 || x->params.t[j].rows != a->rows || x->params.t[j].cols != a->cols) {
+            st = cr_fail(CR_ERR_ARG, "%s: --init model's tensor '%s' does not match this run's", path, a->name);
+            cr_set_hint("give the same --hist-len, --item-vectors and --user-id as the model you start from");
+            goto out;
+        }
+        memcpy(cr_slab_at(&m->params, k), cr_slab_at(&x->params, j), (size_t)(a->rows * a->cols) * sizeof(float));
+        copied++;
+    }
+    snprintf(summary, cap, "started from %s (%d tensors%s)", path, copied, same_data ? "" : ", another dataset: shared parts only");
+out:
+    cr_model_free(&x->base);
+    return st;
+}
+
+static cr_status load_teacher(tower_fit *t, const char *path) {
+    cr_status st = load_tower(&t->teacher, path, "--distill teacher");
+    if (st) return st;
+    const cr_model *T = &t->teacher->base, *m = &t->m->base;
+    if (T->dataset_crc != m->dataset_crc || T->n_items != m->n_items || T->n_domains != m->n_domains)
+        return cr_fail(CR_ERR_ARG, "%s: the --distill teacher was trained on another dataset", path);
+    if ((st = cr_tower_user_ws_init(&t->tuw, t->teacher, t->B))) return st;
+    t->teacher_C = cr_malloc((size_t)(t->B * t->teacher->dim + t->B * t->B) * sizeof(float));
+    if (!t->teacher_C) return cr_fail(CR_ERR_NOMEM, "out of memory for the teacher's targets");
+    t->target = t->teacher_C + t->B * t->teacher->dim;
+    return CR_OK;
+}
+
 cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     *out = NULL;
     const cr_interactions *v = train;
@@ -452,6 +686,16 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
         return cr_fail(CR_ERR_ARG, "tower: --dann and --align must be finite and >= 0");
     if (p->text_buckets < 0 || p->text_buckets > CR_TEXT_MAX_BUCKETS || p->text_per_item < 1)
         return cr_fail(CR_ERR_ARG, "tower: text buckets must be 0..%d and text per item >= 1", CR_TEXT_MAX_BUCKETS);
+    if (p->finetune && strcmp(p->finetune, "all") && strcmp(p->finetune, "head") && strcmp(p->finetune, "none"))
+        return cr_fail(CR_ERR_ARG, "tower: --finetune must be all, head or none (got '%s')", p->finetune);
+    if (p->finetune && !p->init && !p->resume)
+        return cr_fail(CR_ERR_ARG, "tower: --finetune %s needs --init MODEL.crm, the model to start from", p->finetune);
+    if (p->distill && !(p->distill_weight >= 0 && p->distill_weight <= 1))
+        return cr_fail(CR_ERR_ARG, "tower: --distill-weight must be in [0, 1] (got %g)", p->distill_weight);
+    if (p->loss && strcmp(p->loss, "softmax") && strcmp(p->loss, "bpr"))
+        return cr_fail(CR_ERR_ARG, "tower: --loss must be softmax or bpr (got '%s')", p->loss);
+    if (p->loss && !strcmp(p->loss, "bpr") && p->distill)
+        return cr_fail(CR_ERR_ARG, "tower: --distill learns the teacher's softmax; it does not combine with --loss bpr");
     const char *opt_name = p->optimizer ? p->optimizer : "adam";
     cr_opt_kind kind;
     if (cr_opt_from_name(opt_name, &kind)) return cr_fail(CR_ERR_ARG, "optimizer must be sgd, adagrad or adam (got '%s')", opt_name);
@@ -463,9 +707,18 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.dann = p->dann, t.align = p->align;
     t.seed = p->seed;
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
-    cr_status st = text_bags(&t.m, d, v, p, pool);
+    t.distill_weight = (float)p->distill_weight;
+    t.bpr = p->loss && !strcmp(p->loss, "bpr");
+    float *vec = NULL;
+    int64_t vec_dim = 0;
+    cr_status st;
+    if (p->item_vectors && (st = item_vectors(d, p, &vec, &vec_dim))) return st;
+    st = text_bags(&t.m, d, v, p, pool, vec_dim);
+    if (!st && vec_dim) memcpy(t.m->item_vec, vec, (size_t)(v->n_items * vec_dim) * sizeof *vec);
+    cr_free(vec);
     if (st) return st;
     cr_tower_model *m = t.m;
+    for (int64_t u = 0; m->user_known && u < v->n_users; u++) m->user_known[u] = v->user_ptr[u + 1] > v->user_ptr[u];
     m->temperature = (float)p->temperature;
     m->base.dataset_crc = cr_dataset_file_crc(d);
     for (int64_t i = 0; i < v->n_items; i++) {
@@ -485,11 +738,25 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     cr_slab_normal(P, m->t_id, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_text, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_dom, TOWER_INIT_STD, &r);
+    if (m->t_vec >= 0) cr_slab_normal(P, m->t_vec, TOWER_INIT_STD, &r);     /* unit vectors in: components of std 0.1 out */
+    /* the user embeddings start at 0: the history alone at first */
     cr_mlp_init(&m->item_mlp, P, &r);
     cr_slab_normal(P, m->t_query, TOWER_INIT_STD, &r);
     cr_slab_normal(P, m->t_disc_w, TOWER_INIT_STD, &r);
     if (pool == CR_TOWER_POOL_TRANSFORMER) cr_tfm_init(&m->tfm, P, &r);
     /* the heads start as the identity (W 0, b 0): pooling alone at first */
+    char from[256] = "";
+    if (p->init && (st = init_from(m, p->init, from, sizeof from))) goto fail;
+    t.head_only = p->finetune && !strcmp(p->finetune, "head");
+    if (p->finetune && !strcmp(p->finetune, "none")) {
+        /* the initial model as it is, on this dataset */
+        if (!p->quiet) printf("tower: %s, no fine-tuning\n", from);
+        if ((st = cr_tower_refresh_items(m))) goto fail;
+        tower_fit_free(&t);
+        *out = &m->base;
+        return CR_OK;
+    }
+    if (p->distill && (st = load_teacher(&t, p->distill))) goto fail;
     if ((st = cr_slab_like(&t.grad, P))) goto fail;
     cr_opt_params op = cr_opt_default_params(kind);
     op.lr = t.lr;
@@ -499,10 +766,14 @@ cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interaction
     char settings[512];
     snprintf(settings, sizeof settings,
              "tower: dim %lld, %s pooling of %lld history items, batch %lld, %s lr %g, temperature %g, cold-sim %g, id dropout %g, "
-             "text %lld buckets (%lld per item)%s%s, dann %g, align %g, %lld epochs max, patience %d",
+             "text %lld buckets (%lld per item)%s%s%s%s%s, dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
              (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, opt_name, (double)t.lr, p->temperature,
-             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, p->domain >= 0 ? ", domain " : "",
-             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, (long long)p->epochs, p->patience);
+             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, m->vec_dim ? ", item vectors " : "",
+             m->vec_dim ? p->item_vectors : "", m->t_user >= 0 ? ", user ids" : "", p->domain >= 0 ? ", domain " : "",
+             p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, t.bpr ? "bpr" : "softmax",
+             (long long)p->epochs, p->patience,
+             *from ? "; " : "", from, t.head_only ? " (fine-tuning the heads only)" : "", t.teacher ? "; distilling " : "",
+             t.teacher ? p->distill : "");
     t.fit.epoch = tower_epoch;
     t.fit.model = tower_model;
     t.fit.params = P;

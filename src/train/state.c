@@ -28,12 +28,14 @@ void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap) {
              "model=%s domain=%d pop_by_domain=%d neighbors=%lld shrink=%.17g seed=%llu dim=%lld epochs=%lld patience=%d "
              "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g inbatch=%lld als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
              "pool=%s hist_len=%lld batch=%lld cold_sim=%.17g id_dropout=%.17g temperature=%.17g text_buckets=%lld "
-             "text_per_item=%lld dann=%.17g align=%.17g data=%s",
+             "text_per_item=%lld dann=%.17g align=%.17g item_vectors=%d user_id=%d loss=%s finetune=%s distill=%d distill_weight=%.17g data=%s",
              p->model ? p->model : "-", (int)p->domain, p->pop_by_domain, (long long)p->knn_neighbors, p->knn_shrink,
              (unsigned long long)p->seed, (long long)p->dim, (long long)p->epochs, p->patience,
              p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, (long long)p->inbatch, p->als_alpha, (long long)p->cg_steps,
              p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch, p->cold_sim,
-             p->id_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align, data);
+             p->id_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align,
+             p->item_vectors != NULL, p->user_id, p->loss ? p->loss : "-",
+             p->finetune ? p->finetune : p->init ? "all" : "-", p->distill != NULL, p->distill_weight, data);
 }
 
 /* The first word (space-separated "key=value") where a and b differ, into wa and wb; 0 when they are equal. */
@@ -198,6 +200,21 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
             if (!strcmp(v, pools[k])) return p->pool = pools[k], 0;
         return strcmp(v, "-") ? -1 : (p->pool = NULL, 0);
     }
+    if (!strcmp(key, "finetune")) {
+        /* the mode; the init file itself is not needed again (the state holds the parameters) */
+        static const char *const modes[] = {"all", "head", "none"};
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(v, modes[k])) return p->finetune = modes[k], 0;
+        return strcmp(v, "-") ? -1 : (p->finetune = NULL, 0);
+    }
+    if (!strcmp(key, "distill") || !strcmp(key, "item_vectors")) return 0;    /* paths come from the command line */
+    if (!strcmp(key, "loss")) {
+        static const char *const losses[] = {"softmax", "bpr"};
+        for (int k = 0; k < 2; k++)
+            if (!strcmp(v, losses[k])) return p->loss = losses[k], 0;
+        return strcmp(v, "-") ? -1 : (p->loss = NULL, 0);
+    }     /* the teacher's path comes from the command line; checked then */
+    if (!strcmp(key, "distill_weight")) return parse_f64(v, &p->distill_weight);
     if (!strcmp(key, "cold_sim")) return parse_f64(v, &p->cold_sim);
     if (!strcmp(key, "id_dropout")) return parse_f64(v, &p->id_dropout);
     if (!strcmp(key, "temperature")) return parse_f64(v, &p->temperature);
@@ -224,6 +241,7 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
     if (!strcmp(key, "text_buckets")) return p->text_buckets = i, 0;
     if (!strcmp(key, "text_per_item")) return p->text_per_item = i, 0;
     if (!strcmp(key, "hogwild")) return p->hogwild = i != 0, 0;
+    if (!strcmp(key, "user_id")) return p->user_id = i != 0, 0;
     return -1;
 }
 

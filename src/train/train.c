@@ -69,6 +69,7 @@ cr_train_params cr_train_default_params(void) {
     p.temperature = 0.05;
     p.text_buckets = 1 << 16;
     p.text_per_item = 24;
+    p.distill_weight = 0.5;
     return p;
 }
 

@@ -27,7 +27,9 @@ torch.softmax) and differentiated by autograd:
                          nce  = symmetric InfoNCE between G and text vectors X (6, 6), tau 0.2
                          dom  = cross-entropy of a domain classifier on GRL(G) (lambda 0.3), 3 domains
                          total = ssm + 0.5 bpr + 0.7 nce + dom
-  standalone:            bag_mean (mean mode, unweighted) with the loss sum(R * bag_mean); one-sided InfoNCE.
+  standalone:            bag_mean (mean mode, unweighted) with the loss sum(R * bag_mean); one-sided InfoNCE;
+                         distill = cross-entropy of the ssm's rows against a teacher's softmax over the same candidates
+                                   (teacher: u_att and G, detached, temperature 0.7, same log-Q and mask)
 
 Inputs are float32 values (rounded to 3 decimals: round(scale * sin(0.7 + 1.618 k + 2.39 seed), 3) for the k-th
 value of a tensor, or the literals below); everything is then computed in float64 from those float32 values, so
@@ -48,6 +50,7 @@ torch.set_default_dtype(torch.float64)
 V, D, NI, H1, NDOM = 20, 6, 6, 10, 3     # embedding rows, dim, items, hidden width, domains
 B, L, HEADS, NLAYERS, MAXLEN = 4, 5, 2, 2, 6
 P_DROP, TEMP, TAU, GRL_LAMBDA = 0.25, 0.5, 0.2, 0.3
+TEMP_TEACHER = 0.7
 W_BPR, W_NCE, W_DOM = 0.5, 0.7, 1.0
 
 OFFSETS = [0, 3, 4, 7, 7, 10, 12]                       # bag 3 is empty
@@ -182,12 +185,18 @@ def main():
     Z = F.linear(GradReverse.apply(G, GRL_LAMBDA), t["Wd"], t["bd"])
     l_dom = F.cross_entropy(Z, torch.tensor(ITEM_DOM, dtype=torch.long))
 
+    t_logits = (u_att.detach() @ G.detach().T / TEMP_TEACHER - t["log_q"][None, :]).masked_fill(hit, float("-inf"))
+    target = torch.softmax(t_logits, dim=1)
+    logp = torch.log_softmax(logits, dim=1)
+    l_distill = -(target * logp.masked_fill(target == 0, 0.0)).sum(1).mean()
+
     total = l_ssm + W_BPR * l_bpr + W_NCE * l_nce + W_DOM * l_dom
     l_mean = (t["R"].double() * bag_mean).sum()
 
     # per-loss gradients w.r.t. the loss inputs
     gr = lambda loss, xs: torch.autograd.grad(loss, xs, retain_graph=True)
     ssm_dU, ssm_dC = gr(l_ssm, [U, G])
+    distill_dU, distill_dC = gr(l_distill, [U, G])
     bpr_du, bpr_dpos, bpr_dneg = gr(l_bpr, [U, pos, neg])
     nce_dA, nce_dB = gr(l_nce, [G, t["X"]])
     nce1_dA, nce1_dB = gr(l_nce1, [G, t["X"]])
@@ -220,7 +229,8 @@ def main():
     for k, v in [("rows", V), ("dim", D), ("items", NI), ("hidden", H1), ("domains", NDOM), ("users", B), ("max_hist", L),
                  ("heads", HEADS), ("layers", NLAYERS), ("max_len", MAXLEN)]:
         scalar(k, v)
-    for k, v in [("p_drop", P_DROP), ("temperature", TEMP), ("tau", TAU), ("grl_lambda", GRL_LAMBDA), ("w_bpr", W_BPR),
+    for k, v in [("p_drop", P_DROP), ("temperature", TEMP), ("tau", TAU), ("grl_lambda", GRL_LAMBDA),
+                 ("temperature_teacher", TEMP_TEACHER), ("w_bpr", W_BPR),
                  ("w_nce", W_NCE), ("w_dom", W_DOM)]:
         scalar(k, v)
     for k, v in [("offsets", OFFSETS), ("idx", IDX), ("item_id", ITEM_ID), ("keep", KEEP), ("len", LEN), ("dom", DOM),
@@ -232,13 +242,14 @@ def main():
         tensor(k, v, True)
     w("# ---- forward outputs")
     for k, v in [("bag", bag), ("h1", h1), ("ln", ln), ("gelu", gel), ("G", G), ("bag_mean", bag_mean), ("att", att),
-                 ("u_att", u_att), ("T", T), ("u_tfm", u_tfm), ("U", U), ("dom_logits", Z)]:
+                 ("u_att", u_att), ("T", T), ("u_tfm", u_tfm), ("U", U), ("dom_logits", Z),
+                 ("distill_target", target)]:
         tensor(k, v)
     for k, v in [("loss_ssm", l_ssm), ("loss_bpr", l_bpr), ("loss_nce", l_nce), ("loss_nce1", l_nce1), ("loss_dom", l_dom),
-                 ("loss_total", total), ("loss_mean_bag", l_mean)]:
+                 ("loss_total", total), ("loss_mean_bag", l_mean), ("loss_distill", l_distill)]:
         scalar(k, v)
     w("# ---- gradients of each loss w.r.t. its inputs")
-    for k, v in [("ssm_dU", ssm_dU), ("ssm_dC", ssm_dC), ("bpr_du", bpr_du), ("bpr_dpos", bpr_dpos), ("bpr_dneg", bpr_dneg),
+    for k, v in [("ssm_dU", ssm_dU), ("ssm_dC", ssm_dC), ("distill_dU", distill_dU), ("distill_dC", distill_dC), ("bpr_du", bpr_du), ("bpr_dpos", bpr_dpos), ("bpr_dneg", bpr_dneg),
                  ("nce_dA", nce_dA), ("nce_dB", nce_dB), ("nce1_dA", nce1_dA), ("nce1_dB", nce1_dB), ("dom_dZ", dom_dZ),
                  ("dom_dG", dom_dG), ("mean_bag_dE", dE_mean)]:
         tensor(k, v)
