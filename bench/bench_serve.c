@@ -32,11 +32,13 @@ static const char *crossrec_bin(void) {
     return b && *b ? b : "build/current/crossrec";
 }
 
-/* The model, made once: import, cold-user split on office with the upstream users, tower. */
+/* The model, made once: import, cold-user split on office with the upstream users, tower. A kept model that this
+ * crossrec cannot answer with (an older format) is made again. */
 static int prepare(const char *data, const char *dir, long epochs, char *model, size_t cap) {
-    snprintf(model, cap, "%s/tower-e%ld.crm", dir, epochs);
-    if (file_exists(model)) return 0;
     const char *bin = crossrec_bin();
+    snprintf(model, cap, "%s/tower-e%ld.crm", dir, epochs);
+    if (file_exists(model) && !sh("%s similar '%s' --item \"$(sed -n 2p '%s/items.tsv' | cut -f1)\" -k 1 >/dev/null 2>&1", bin, model, data))
+        return 0;
     printf("preparing %s (import, split, train tower: a few minutes)\n", model);
     fflush(stdout);
     if (sh("mkdir -p '%s'", dir) || sh("%s import '%s' -o '%s/aao.crd' -q", bin, data, dir) ||

@@ -179,7 +179,8 @@ cr_status cr_api_reload(cr_api *a, const char *model_path, const char *data_path
         a->cur = h;
         pthread_mutex_unlock(&a->lock);
         release(old);   /* freed here, or by the last request still running on it */
-        if (!a->quiet) cr_log(CR_LOG_INFO, "reloaded %s (%s, generation %lld)", path, cr_model_name(cr_rec_model(h->rec)), (long long)h->generation);
+        /* h->model_path, not path: a reload of the current file took path from the old holder, freed by now */
+        if (!a->quiet) cr_log(CR_LOG_INFO, "reloaded %s (%s, generation %lld)", h->model_path, cr_model_name(cr_rec_model(h->rec)), (long long)h->generation);
     }
     pthread_mutex_unlock(&a->reload_lock);
     return st;
