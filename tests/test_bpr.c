@@ -216,7 +216,7 @@ TEST(bpr_learns) {
     for (int e = 1; e < n; e++) CHECK_MSG(losses[e] < losses[e - 1] + 0.01, "loss rose at epoch %d: %.4f -> %.4f", e + 1, losses[e - 1], losses[e]);
 
     const cr_interactions *v = cr_dataset_inter(d);
-    cr_model rnd = {&random_ops, v->n_users, v->n_items, v->n_domains, 0};
+    cr_model rnd = {&random_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     double rec = recall_at(s, m, 10, NULL), base = recall_at(s, &rnd, 10, NULL);
     printf("     synthetic warm split: bpr recall@10 %.4f, random %.4f; loss %.4f -> %.4f over %d epochs\n", rec, base,
            losses[0], losses[n - 1], n);

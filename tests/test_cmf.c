@@ -252,7 +252,7 @@ TEST(cmf_cold_users) {
     cmf_fixture x = fixture("cmf-cold", 500, 300, 10000, 23, 1);
     CHECK_EQ(cr_split_target(x.s), x.target);
     const cr_interactions *v = cr_dataset_inter(x.d);
-    cr_model rnd = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0};
+    cr_model rnd = {&hashed_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     cr_eval_result *base = evaluate_test(x.s, &rnd);
     CHECK(base->n_users > 10);
     /* the target comes from the validation split (no --domain) */

@@ -105,7 +105,7 @@ static const cr_model_ops probe_ops = {.name = "probe", .score = probe_score, .s
 
 static probe_model make_probe(const cr_dataset *d) {
     const cr_interactions *v = cr_dataset_inter(d);
-    probe_model pm = {.base = {&probe_ops, v->n_users, v->n_items, v->n_domains, 0}};
+    probe_model pm = {.base = {&probe_ops, v->n_users, v->n_items, v->n_domains, 0, NULL}};
     return pm;
 }
 

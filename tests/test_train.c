@@ -519,7 +519,7 @@ static void script_fit_init(script_fit *sf, const cr_split *s, const int *levels
     CHECK_OK(cr_slab_init(&sf->params, t, 2));
     sf->params.data[0] = -1;
     const cr_interactions *v = cr_dataset_inter(cr_split_dataset(s));
-    sf->model.base = (cr_model){&script_ops, v->n_users, v->n_items, v->n_domains, 0};
+    sf->model.base = (cr_model){&script_ops, v->n_users, v->n_items, v->n_domains, 0, NULL};
     sf->model.split = s;
     sf->model.params = &sf->params;
     sf->model.scored = cr_calloc((size_t)v->n_users, 1);

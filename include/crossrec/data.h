@@ -125,6 +125,9 @@ const char *cr_dataset_domain_name(const cr_dataset *d, int32_t dom);
 int32_t cr_dataset_find_user(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_item(const cr_dataset *d, const char *id);
 int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name);
+/* cr_dataset_find_domain for names given by a user: CR_ERR_NOTFOUND "unknown domain 'x' (domains: a, b)" when
+ * there is no such domain. */
+cr_status cr_dataset_domain_named(const cr_dataset *d, const char *name, int32_t *t);
 /* For a dataset loaded from a .crd: the path given to cr_dataset_load and the file's CRC32C, which splits
  * and models record to refuse a different dataset later. NULL / 0 for a dataset just imported. */
 const char *cr_dataset_path(const cr_dataset *d);
@@ -166,6 +169,13 @@ cr_status cr_dataset_import(cr_dataset **d, const cr_import_params *p, cr_import
 cr_status cr_dataset_save(const cr_dataset *d, const char *path);
 /* Maps a .crd file and validates it completely (structure, CRC, every index in range, CSR monotone). */
 cr_status cr_dataset_load(cr_dataset **d, const char *path);
+/* Loads the dataset another file (a split, a model: `referrer`, its path) was made from, which recorded the
+ * dataset's absolute path (may be ""), its basename and CRC32C: the absolute path, else a file named `base` in
+ * the referrer's folder (so a folder holding both can be moved). Errors: CR_ERR_FORMAT "REFERRER: made from a
+ * different dataset (checksum ..., FILE has ...)" when a file loads but its checksum differs; "REFERRER:
+ * cannot load its dataset: ..." with the status of the load (CR_ERR_IO when neither file exists);
+ * CR_ERR_NOMEM. *d is NULL on failure. */
+cr_status cr_dataset_load_ref(cr_dataset **d, const char *abs_path, const char *base, uint32_t crc, const char *referrer);
 void cr_dataset_free(cr_dataset *d);
 
 #define CR_CRD_VERSION 1

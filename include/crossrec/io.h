@@ -127,6 +127,8 @@ const cr_meta *cr_file_meta_at(const cr_file *f, int64_t i);
 int64_t cr_file_n_arrays(const cr_file *f);
 const cr_array *cr_file_array_at(const cr_file *f, int64_t i);
 
+/* The metadata entry `key`, or NULL when the file has none (optional keys added by later writers). */
+const cr_meta *cr_file_find_meta(const cr_file *f, const char *key);
 /* Typed lookups; CR_ERR_FORMAT naming the file and key when absent or of another type/dtype. */
 cr_status cr_file_get_i64(const cr_file *f, const char *key, int64_t *v);
 cr_status cr_file_get_f64(const cr_file *f, const char *key, double *v);

@@ -41,10 +41,15 @@ typedef struct {
      * written by cr_model_save. Arrays must stay valid until the commit inside cr_model_save returns. */
     cr_status (*save)(const cr_model *m, cr_filew *w);
     void (*free)(cr_model *m);
-    /* Optional (NULL: the model has none): the model's item vectors, (n_items, *dim) row-major, borrowed from
-     * the model (valid while it lives). Rows of items outside what the model was trained on carry no
-     * information (zero, or their random initial values). Thread-safe. */
+    /* Optional, for models whose score is a dot product, score(r, i) = <u_r, y_i> (bpr, als, cmf, emcdr,
+     * ptupcdr, tower); NULL for the others. item_vectors returns the (n_items, dim) matrix y, owned by the model,
+     * and sets *dim. user_vectors fills vecs (n_rows x dim, row-major) with u_r and can (n_rows) as score would
+     * (candidates unused); rows with can[r] = 0 have unspecified vectors. Same thread-safety as score. */
     const float *(*item_vectors)(const cr_model *m, int64_t *dim);
+    cr_status (*user_vectors)(const cr_model *m, const cr_score_request *req, float *vecs, uint8_t *can);
+    /* Optional, for models that keep item-item neighbour lists (itemknn): sets *items and *sims to item i's
+     * list, best first, pointers owned by the model, and returns its length. */
+    int64_t (*neighbors)(const cr_model *m, int32_t i, const int32_t **items, const float **sims);
 } cr_model_ops;
 
 /* The common part of every model; a model type embeds it first in its own struct. */
@@ -52,6 +57,7 @@ struct cr_model {
     const cr_model_ops *ops;
     int64_t n_users, n_items, n_domains;    /* of the dataset it was trained on */
     uint32_t dataset_crc;                   /* CRC32C of that dataset's .crd file (0 if unknown) */
+    char *dataset_path;                     /* absolute path of that .crd when trained, owned; NULL if unknown */
 };
 
 /* Training settings for all model types; each type reads the fields it needs. */
@@ -113,8 +119,8 @@ typedef struct {
 cr_train_params cr_train_default_params(void);
 
 /* Fits model p->model on `train` (a view of d: same users and items, e.g. cr_split_train()); *m is owned by
- * the caller (cr_model_free) and does not refer to d or train afterwards. Records d's counts and
- * cr_dataset_file_crc(d). Errors: CR_ERR_ARG (unknown model type, naming the known ones; domain out of range;
+ * the caller (cr_model_free) and does not refer to d or train afterwards. Records d's counts,
+ * cr_dataset_file_crc(d) and, for a dataset loaded from a file, that file's absolute path. Errors: CR_ERR_ARG (unknown model type, naming the known ones; domain out of range;
  * knn_neighbors < 1; knn_shrink negative or not finite; threads < 0; train not shaped like d), CR_ERR_NOMEM.
  * Results do not depend on the thread count. */
 cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
@@ -127,11 +133,20 @@ const char *const *cr_model_names(void);
  * per-call scratch cannot be allocated. Thread-safe: any number of threads may score one model at once. */
 cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can);
 const char *cr_model_name(const cr_model *m);
-/* The model's item vectors (n_items, *dim), borrowed from the model, or NULL (and *dim 0) for a type without
- * any (pop, itemknn). bpr, als, cmf: the item factors; emcdr, ptupcdr: the target item factors (zero rows
- * outside the target domain); tower: g(i), the item tower's output. */
+
+/* The vector form of a dot-product model (cr_model_ops.item_vectors): the (n_items, *dim) item matrix, borrowed
+ * from the model, or NULL with *dim = 0 for a type without any (pop, itemknn). bpr, als, cmf: the item factors;
+ * emcdr, ptupcdr: the target item factors (zero rows outside the target domain); tower: g(i), the item tower's
+ * output. */
 const float *cr_model_item_vectors(const cr_model *m, int64_t *dim);
-/* Writes a .crm atomically (io.h). Errors: CR_ERR_IO, CR_ERR_NOMEM. */
+/* User vectors of the request's rows (candidates are not used): vecs (n_rows x dim), can (n_rows). For every
+ * row with can[r] = 1, cr_model_score's score of item i is <vecs[r], item i's vector> (summed in float, in
+ * dimension order). Checks the request as cr_model_score does; CR_ERR_ARG when the model has no vectors. */
+cr_status cr_model_user_vectors(const cr_model *m, const cr_score_request *req, float *vecs, uint8_t *can);
+/* Item i's neighbour list (cr_model_ops.neighbors) into *items and *sims, best first; returns its length, or -1
+ * when the model keeps no neighbour lists (then the pointers are NULL). i must be in 0..n_items-1. */
+int64_t cr_model_item_neighbors(const cr_model *m, int32_t i, const int32_t **items, const float **sims);
+/* Writes a .crm atomically (io.h), the dataset's path included. Errors: CR_ERR_IO, CR_ERR_NOMEM. */
 cr_status cr_model_save(const cr_model *m, const char *path);
 /* Maps a .crm and validates it completely (the container, the generic counts, and every array of the model
  * type: sizes, index ranges, offsets, finite values) before returning a model that may point into the

@@ -5,6 +5,7 @@
  * dataset can trust it as much as a freshly imported one. */
 #include "dataset_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const cr_interactions *cr_dataset_inter(const cr_dataset *d) { return &d->v; }
@@ -22,6 +23,15 @@ int32_t cr_dataset_find_user(const cr_dataset *d, const char *id) { return cr_id
 int32_t cr_dataset_find_item(const cr_dataset *d, const char *id) { return cr_idmap_find(&d->item_map, id, (int64_t)strlen(id)); }
 int32_t cr_dataset_find_domain(const cr_dataset *d, const char *name) {
     return cr_idmap_find(&d->domain_map, name, (int64_t)strlen(name));
+}
+
+cr_status cr_dataset_domain_named(const cr_dataset *d, const char *name, int32_t *t) {
+    if ((*t = cr_dataset_find_domain(d, name)) >= 0) return CR_OK;
+    char list[512] = "";
+    size_t n = 0;
+    for (int64_t k = 0; k < d->v.n_domains && n < sizeof list - 8; k++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", cr_dataset_domain_name(d, (int32_t)k));
+    return cr_fail(CR_ERR_NOTFOUND, "unknown domain '%.64s' (domains: %s)", name, list);
 }
 
 void cr_dataset_free(cr_dataset *d) {
@@ -210,4 +220,49 @@ cr_status cr_dataset_load(cr_dataset **out, const char *path) {
 fail:
     cr_dataset_free(d);
     return st;
+}
+
+/* Tries the recorded absolute path, then `base` in the referrer's folder. A file that loads but has another
+ * checksum is remembered for the message, and the other place is still tried. */
+cr_status cr_dataset_load_ref(cr_dataset **out, const char *abs_path, const char *base, uint32_t crc, const char *referrer) {
+    *out = NULL;
+    const char *slash = strrchr(referrer, '/');
+    size_t dir_len = slash ? (size_t)(slash + 1 - referrer) : 0, blen = strlen(base);
+    char *near = cr_malloc(dir_len + blen + 1);
+    if (!near) return cr_fail(CR_ERR_NOMEM, "out of memory (path)");
+    memcpy(near, referrer, dir_len);
+    memcpy(near + dir_len, base, blen + 1);
+    const char *tries[2];
+    int n_tries = 0;
+    if (abs_path[0]) tries[n_tries++] = abs_path;
+    if (!n_tries || strcmp(abs_path, near)) tries[n_tries++] = near;
+    char errs[2][512] = {"", ""}, other_name[512] = "";
+    uint32_t other_crc = 0;
+    int mismatch = 0;
+    cr_status st = CR_OK, worst = CR_ERR_IO;
+    for (int k = 0; k < n_tries; k++) {
+        cr_dataset *d = NULL;
+        st = cr_dataset_load(&d, tries[k]);
+        if (st == CR_OK && cr_dataset_file_crc(d) == crc) {
+            *out = d;
+            break;
+        }
+        if (st == CR_OK) {
+            if (!mismatch) snprintf(other_name, sizeof other_name, "%s", tries[k]), other_crc = cr_dataset_file_crc(d);
+            mismatch = 1;
+            cr_dataset_free(d);
+            st = CR_ERR_FORMAT;
+            continue;
+        }
+        if (st == CR_ERR_NOMEM) break;
+        if (st != CR_ERR_IO) worst = st;
+        snprintf(errs[k], sizeof errs[k], "%s", cr_errmsg());
+    }
+    cr_free(near);
+    if (*out || st == CR_ERR_NOMEM) return st;
+    if (mismatch)
+        return cr_fail(CR_ERR_FORMAT, "%s: made from a different dataset (checksum %08x, %s has %08x)", referrer, (unsigned)crc,
+                       other_name, (unsigned)other_crc);
+    return cr_fail(worst, "%s: cannot load its dataset: %s%s%s", referrer, errs[0], n_tries > 1 ? "; " : "",
+                   n_tries > 1 ? errs[1] : "");
 }

@@ -769,48 +769,15 @@ done:
 
 /* ---- load ---------------------------------------------------------------------------------------------- */
 
-/* The dataset a split refers to: its absolute path, else its basename in the split file's folder. A file
- * that loads but has another checksum is remembered for the message, and the other place is still tried. */
+/* The dataset a split refers to (data.h: cr_dataset_load_ref); the split owns it. */
 static cr_status find_dataset(cr_split *s, const char *path) {
-    size_t dir_len = (size_t)(base_name(path) - path);
-    size_t blen = strlen(s->ds_base);
-    char *near = cr_malloc(dir_len + blen + 1);
-    if (!near) return nomem("split");
-    memcpy(near, path, dir_len);
-    memcpy(near + dir_len, s->ds_base, blen + 1);
-    const char *tries[2] = {s->ds_path, near};
-    int n_tries = strcmp(s->ds_path, near) ? 2 : 1;
-    char errs[2][512] = {"", ""}, other_name[512] = "";
-    uint32_t other_crc = 0;
-    int mismatch = 0;
-    cr_status st = CR_OK, worst = CR_ERR_IO;
-    for (int k = 0; k < n_tries; k++) {
-        cr_dataset *d = NULL;
-        st = cr_dataset_load(&d, tries[k]);
-        if (st == CR_OK && cr_dataset_file_crc(d) == s->ds_crc) {
-            s->owned = d;
-            s->d = d;
-            break;
-        }
-        if (st == CR_OK) {
-            if (!mismatch) snprintf(other_name, sizeof other_name, "%s", tries[k]), other_crc = cr_dataset_file_crc(d);
-            mismatch = 1;
-            cr_dataset_free(d);
-            st = CR_ERR_FORMAT;
-            continue;
-        }
-        if (st == CR_ERR_NOMEM) break;
-        if (st != CR_ERR_IO) worst = st;
-        snprintf(errs[k], sizeof errs[k], "%s", cr_errmsg());
-    }
-    cr_free(near);
-    if (s->d || st == CR_ERR_NOMEM) return st;
-    if (mismatch)
-        return cr_fail(CR_ERR_FORMAT, "%s: made from a different dataset (checksum %08x, %s has %08x)", path, (unsigned)s->ds_crc,
-                       other_name, (unsigned)other_crc);
-    st = cr_fail(worst, "%s: cannot load its dataset: %s%s%s", path, errs[0], n_tries > 1 ? "; " : "", n_tries > 1 ? errs[1] : "");
-    cr_set_hint("keep the .crd next to the split file, or make the split again");
-    return st;
+    cr_dataset *d;
+    cr_status st = cr_dataset_load_ref(&d, s->ds_path, s->ds_base, s->ds_crc, path);
+    if (st && st != CR_ERR_NOMEM) cr_set_hint("keep the .crd next to the split file, or make the split again");
+    if (st) return st;
+    s->owned = d;
+    s->d = d;
+    return CR_OK;
 }
 
 /* Roles, counts and sampled negatives of a loaded file, checked against the dataset. */

@@ -800,7 +800,7 @@ const cr_array *cr_file_array_at(const cr_file *f, int64_t i) {
     return &f->arr[i];
 }
 
-static const cr_meta *find_meta(const cr_file *f, const char *key) {
+const cr_meta *cr_file_find_meta(const cr_file *f, const char *key) {
     if (!f->n_meta) return NULL;
     cr_meta probe = {.key = key};
     const cr_meta *pp = &probe;
@@ -809,7 +809,7 @@ static const cr_meta *find_meta(const cr_file *f, const char *key) {
 }
 
 static cr_status get_meta(const cr_file *f, const char *key, cr_meta_type type, const cr_meta **out) {
-    const cr_meta *m = find_meta(f, key);
+    const cr_meta *m = cr_file_find_meta(f, key);
     if (!m) return cr_fail(CR_ERR_FORMAT, "%s: missing metadata key '%s'", f->name, key);
     if (m->type != type)
         return cr_fail(CR_ERR_FORMAT, "%s: metadata '%s' is %s, expected %s", f->name, key, meta_type_name(m->type),
@@ -819,21 +819,21 @@ static cr_status get_meta(const cr_file *f, const char *key, cr_meta_type type, 
 }
 
 cr_status cr_file_get_i64(const cr_file *f, const char *key, int64_t *v) {
-    const cr_meta *m;
+    const cr_meta *m = NULL;
     cr_status st = get_meta(f, key, CR_META_I64, &m);
     if (!st) *v = m->i64;
     return st;
 }
 
 cr_status cr_file_get_f64(const cr_file *f, const char *key, double *v) {
-    const cr_meta *m;
+    const cr_meta *m = NULL;
     cr_status st = get_meta(f, key, CR_META_F64, &m);
     if (!st) *v = m->f64;
     return st;
 }
 
 cr_status cr_file_get_str(const cr_file *f, const char *key, const char **v) {
-    const cr_meta *m;
+    const cr_meta *m = NULL;
     cr_status st = get_meta(f, key, CR_META_STR, &m);
     if (!st) *v = m->str;
     return st;

@@ -27,12 +27,30 @@ static const char *const factor_names[3] = {"emcdr.user", "emcdr.item", "emcdr.s
 
 /* ---- scoring ---- */
 
-static cr_status emcdr_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
-    const cr_emcdr_model *m = (const cr_emcdr_model *)mm;
-    int64_t dim = m->dim, nr = q->n_rows, nc = q->n_cand, na = cr_mlp_act_size(&m->mlp, 1);
+/* Row r's vector into u[r]: the user's target factors, or f(source factors) written into mapped (nr, dim), or
+ * NULL. scratch: f's pre-activations and activations for one row (2 cr_mlp_act_size(mlp, 1) floats). */
+static void emcdr_rows(const cr_emcdr_model *m, const cr_score_request *q, const float **u, float *mapped, float *scratch) {
+    const int64_t dim = m->dim, na = cr_mlp_act_size(&m->mlp, 1);
     const float *P = cr_slab_at(&m->factors, 0);    /* (n_users, dim) */
-    const float *Q = cr_slab_at(&m->factors, 1);    /* (n_items, dim) */
     const float *S = cr_slab_at(&m->factors, 2);    /* (n_users, dim) */
+    float *pre = scratch, *acts = pre + na;
+    for (int64_t r = 0; r < q->n_rows; r++) {
+        int32_t user = q->users ? q->users[r] : -1;
+        u[r] = NULL;
+        if (user >= 0 && m->tgt_known[user]) {
+            u[r] = P + (int64_t)user * dim;
+        } else if (user >= 0 && m->src_known[user]) {
+            cr_mlp_forward(&m->mlp, &m->map, S + (int64_t)user * dim, 1, pre, acts);
+            /* the network's output is the last block of acts: (1, dim) */
+            memcpy(mapped + r * dim, acts + na - dim, (size_t)dim * sizeof *mapped);
+            u[r] = mapped + r * dim;
+        }
+    }
+}
+
+/* Scores (vecs == NULL) or user vectors (scores == NULL) of a request. */
+static cr_status emcdr_run(const cr_emcdr_model *m, const cr_score_request *q, float *scores, float *vecs, uint8_t *can) {
+    int64_t dim = m->dim, nr = q->n_rows, nc = q->n_cand, na = cr_mlp_act_size(&m->mlp, 1);
     /* per call: u[r] (row r's vector or NULL), mapped (nr, dim) for rows that go through f, the kernel's
      * scratch, and f's pre-activations and activations for one row */
     const float **u = cr_malloc(((size_t)nr + 1) * sizeof *u);
@@ -44,26 +62,34 @@ static cr_status emcdr_score(const cr_model *mm, const cr_score_request *q, floa
         cr_free(scratch);
         return cr_fail(CR_ERR_NOMEM, "out of memory scoring with emcdr (%lld rows)", (long long)nr);
     }
-    float *pre = scratch + CR_MF_DOT_SCRATCH(dim), *acts = pre + na;
-    for (int64_t r = 0; r < nr; r++) {
-        int32_t user = q->users ? q->users[r] : -1;
-        u[r] = NULL;
-        if (user >= 0 && m->tgt_known[user]) {
-            u[r] = P + (int64_t)user * dim;
-        } else if (user >= 0 && m->src_known[user]) {
-            cr_mlp_forward(&m->mlp, &m->map, S + (int64_t)user * dim, 1, pre, acts);
-            /* the network's output is the last block of acts: (1, dim) */
-            memcpy(mapped + r * dim, acts + na - dim, (size_t)dim * sizeof *mapped);
-            u[r] = mapped + r * dim;
+    emcdr_rows(m, q, u, mapped, scratch + CR_MF_DOT_SCRATCH(dim));
+    if (vecs) {
+        cr_mf_copy_rows(u, nr, dim, vecs, can);
+    } else {
+        for (int64_t r = 0; r < nr; r++) {
+            can[r] = u[r] != NULL;
+            if (!u[r] && nc) memset(scores + r * nc, 0, (size_t)nc * sizeof *scores);
         }
-        can[r] = u[r] != NULL;
-        if (!u[r] && nc) memset(scores + r * nc, 0, (size_t)nc * sizeof *scores);
+        cr_mf_dot(u, nr, cr_slab_at(&m->factors, 1), q->cand, nc, dim, scores, scratch);
     }
-    cr_mf_dot(u, nr, Q, q->cand, nc, dim, scores, scratch);
     cr_free(u);
     cr_free(mapped);
     cr_free(scratch);
     return CR_OK;
+}
+
+static cr_status emcdr_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
+    return emcdr_run((const cr_emcdr_model *)mm, q, scores, NULL, can);
+}
+
+static cr_status emcdr_user_vectors(const cr_model *mm, const cr_score_request *q, float *vecs, uint8_t *can) {
+    return emcdr_run((const cr_emcdr_model *)mm, q, NULL, vecs, can);
+}
+
+static const float *emcdr_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_emcdr_model *m = (const cr_emcdr_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->factors, 1);
 }
 
 /* ---- array helpers, shared with ptupcdr (emcdr_impl.h) ---- */
@@ -134,14 +160,8 @@ static void emcdr_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const float *emcdr_item_vectors(const cr_model *mm, int64_t *dim) {
-    const cr_emcdr_model *m = (const cr_emcdr_model *)mm;
-    *dim = m->dim;
-    return cr_slab_at(&m->factors, 1);
-}
-
 static const cr_model_ops emcdr_ops = {.name = "emcdr", .score = emcdr_score, .save = emcdr_save, .free = emcdr_free,
-                                       .item_vectors = emcdr_item_vectors};
+                                       .item_vectors = emcdr_item_vectors, .user_vectors = emcdr_user_vectors};
 
 /* ---- construction ---- */
 

@@ -108,7 +108,15 @@ static void knn_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const cr_model_ops knn_ops = {.name = "itemknn", .score = knn_score, .save = knn_save, .free = knn_free};
+static int64_t knn_neighbors(const cr_model *mm, int32_t i, const int32_t **items, const float **sims) {
+    const knn_model *m = (const knn_model *)mm;
+    *items = m->idx + m->ptr[i];
+    *sims = m->sim + m->ptr[i];
+    return m->ptr[i + 1] - m->ptr[i];
+}
+
+static const cr_model_ops knn_ops = {.name = "itemknn", .score = knn_score, .save = knn_save, .free = knn_free,
+                                     .neighbors = knn_neighbors};
 
 /* ---- training ---- */
 

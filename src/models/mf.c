@@ -102,44 +102,89 @@ void cr_mf_dot(const float *const *u, int64_t n_rows, const float *Q, const int3
     }
 }
 
+void cr_mf_copy_rows(const float *const *u, int64_t n_rows, int64_t dim, float *vecs, uint8_t *can) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        can[r] = u[r] != NULL;
+        if (u[r]) memcpy(vecs + r * dim, u[r], (size_t)dim * sizeof *vecs);
+        else memset(vecs + r * dim, 0, (size_t)dim * sizeof *vecs);
+    }
+}
+
+/* Per call, so that concurrent callers share nothing: u (nr) row r's vector, pointing into the "user" tensor or
+ * into folded (nr, dim) for folded-in rows, NULL when none. */
+typedef struct {
+    const float **u;
+    float *folded;
+} mf_rows;
+
+static void mf_rows_free(mf_rows *w) {
+    cr_free(w->u);
+    cr_free(w->folded);
+}
+
+static cr_status mf_rows_fill(const cr_mf_model *m, const cr_score_request *q, mf_rows *w) {
+    const int64_t dim = m->dim, nr = q->n_rows;
+    const float *P = cr_slab_at(&m->params, 0);     /* (n_users, dim) */
+    w->u = cr_malloc(((size_t)nr + 1) * sizeof *w->u);
+    w->folded = m->fold_in ? cr_malloc(((size_t)nr * (size_t)dim + 1) * sizeof *w->folded) : NULL;
+    if (!w->u || (m->fold_in && !w->folded)) {
+        mf_rows_free(w);
+        return cr_fail(CR_ERR_NOMEM, "out of memory scoring with %s (%lld rows)", m->base.ops->name, (long long)nr);
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        int32_t user = q->users ? q->users[r] : -1;
+        w->u[r] = NULL;
+        if (user >= 0 && m->user_known[user]) {
+            w->u[r] = P + (int64_t)user * dim;
+        } else if (m->fold_in) {
+            float *x = w->folded + r * dim;
+            int64_t n = q->hist_ptr[r + 1] - q->hist_ptr[r];
+            int rc = cr_mf_fold_in(m, n ? q->hist_items + q->hist_ptr[r] : NULL, n, x);
+            if (rc < 0) {   /* its scratch; the message is set */
+                mf_rows_free(w);
+                return CR_ERR_NOMEM;
+            }
+            if (rc > 0) w->u[r] = x;
+        }
+    }
+    return CR_OK;
+}
+
 static cr_status mf_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
     const cr_mf_model *m = (const cr_mf_model *)mm;
     int64_t dim = m->dim, nr = q->n_rows, nc = q->n_cand;
-    const float *P = cr_slab_at(&m->params, 0);     /* (n_users, dim) */
-    const float *Q = cr_slab_at(&m->params, 1);     /* (n_items, dim) */
-    /* Per call, so that concurrent callers share nothing: u[r], row r's vector, pointing into P or into
-     * folded (nr, dim) for folded-in rows, NULL when none; the kernel's scratch. */
-    const float **u = cr_malloc(((size_t)nr + 1) * sizeof *u);
+    mf_rows w;
+    cr_status st = mf_rows_fill(m, q, &w);
+    if (st) return st;
     float *scratch = cr_malloc((size_t)CR_MF_DOT_SCRATCH(dim) * sizeof *scratch);
-    float *folded = NULL;
-    if (m->fold_in) folded = cr_malloc(((size_t)nr * (size_t)dim + 1) * sizeof *folded);
-    if (!u || !scratch || (m->fold_in && !folded)) {
-        cr_free(u);
-        cr_free(scratch);
-        cr_free(folded);
+    if (!scratch) {
+        mf_rows_free(&w);
         return cr_fail(CR_ERR_NOMEM, "out of memory scoring with %s (%lld rows)", m->base.ops->name, (long long)nr);
     }
-    cr_status st = CR_OK;
-    for (int64_t r = 0; r < nr && !st; r++) {
-        int32_t user = q->users ? q->users[r] : -1;
-        u[r] = NULL;
-        if (user >= 0 && m->user_known[user]) {
-            u[r] = P + (int64_t)user * dim;
-        } else if (m->fold_in) {
-            float *x = folded + r * dim;
-            int64_t n = q->hist_ptr[r + 1] - q->hist_ptr[r];
-            int rc = cr_mf_fold_in(m, n ? q->hist_items + q->hist_ptr[r] : NULL, n, x);
-            if (rc < 0) st = CR_ERR_NOMEM;  /* its scratch; the message is set */
-            else if (rc > 0) u[r] = x;
-        }
-        can[r] = u[r] != NULL;
-        if (!u[r] && nc) memset(scores + r * nc, 0, (size_t)nc * sizeof *scores);
+    for (int64_t r = 0; r < nr; r++) {
+        can[r] = w.u[r] != NULL;
+        if (!w.u[r] && nc) memset(scores + r * nc, 0, (size_t)nc * sizeof *scores);
     }
-    if (!st) cr_mf_dot(u, nr, Q, q->cand, nc, dim, scores, scratch);
-    cr_free(u);
+    cr_mf_dot(w.u, nr, cr_slab_at(&m->params, 1), q->cand, nc, dim, scores, scratch);
     cr_free(scratch);
-    cr_free(folded);
-    return st;
+    mf_rows_free(&w);
+    return CR_OK;
+}
+
+static cr_status mf_user_vectors(const cr_model *mm, const cr_score_request *q, float *vecs, uint8_t *can) {
+    const cr_mf_model *m = (const cr_mf_model *)mm;
+    mf_rows w;
+    cr_status st = mf_rows_fill(m, q, &w);
+    if (st) return st;
+    cr_mf_copy_rows(w.u, q->n_rows, m->dim, vecs, can);
+    mf_rows_free(&w);
+    return CR_OK;
+}
+
+static const float *mf_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_mf_model *m = (const cr_mf_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->params, 1);
 }
 
 /* ---- save, free ---- */
@@ -165,18 +210,12 @@ static void mf_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const float *mf_item_vectors(const cr_model *mm, int64_t *dim) {
-    const cr_mf_model *m = (const cr_mf_model *)mm;
-    *dim = m->dim;
-    return cr_slab_at(&m->params, 1);
-}
-
 static const cr_model_ops bpr_ops = {.name = "bpr", .score = mf_score, .save = mf_save, .free = mf_free,
-                                     .item_vectors = mf_item_vectors};
+                                     .item_vectors = mf_item_vectors, .user_vectors = mf_user_vectors};
 static const cr_model_ops als_ops = {.name = "als", .score = mf_score, .save = mf_save, .free = mf_free,
-                                     .item_vectors = mf_item_vectors};
+                                     .item_vectors = mf_item_vectors, .user_vectors = mf_user_vectors};
 static const cr_model_ops cmf_ops = {.name = "cmf", .score = mf_score, .save = mf_save, .free = mf_free,
-                                     .item_vectors = mf_item_vectors};
+                                     .item_vectors = mf_item_vectors, .user_vectors = mf_user_vectors};
 
 /* ---- construction ---- */
 

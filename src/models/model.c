@@ -2,7 +2,8 @@
  * the generic part of .crm files (save, load with dispatch by the "model" key).
  *
  * .crm version 1, generic metadata: model (type name), crossrec (writer version, informational), n_users,
- * n_items, n_domains, dataset_crc (CRC32C of the .crd the model was trained on, 0 if unknown). Everything else
+ * n_items, n_domains, dataset_crc (CRC32C of the .crd the model was trained on, 0 if unknown), dataset_path
+ * (that .crd's absolute path, "" if unknown; optional: older files do not have it). Everything else
  * belongs to the type and carries its prefix ("pop.", "itemknn.", "knn."). Loading validates the generic
  * counts here and leaves the type's arrays to the type's loader (model_impl.h). */
 #include "model_impl.h"
@@ -63,8 +64,11 @@ static cr_status check_request(const cr_model *m, const cr_score_request *q, con
     return CR_OK;
 }
 
-cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can) {
-    cr_status st = check_request(m, req, scores, can);
+/* Checks a request and runs a type's score or user_vectors op on it. */
+typedef cr_status (*row_op)(const cr_model *m, const cr_score_request *req, float *out, uint8_t *can);
+
+static cr_status run_rows(const cr_model *m, const cr_score_request *req, float *out, uint8_t *can, row_op op) {
+    cr_status st = check_request(m, req, out, can);
     if (st) return st;
     if (req->n_rows == 0) return CR_OK;
     /* Types may assume a history array; an absent one means every history is empty. */
@@ -75,9 +79,13 @@ cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *
             return cr_fail(CR_ERR_NOMEM, "out of memory scoring %lld rows", (long long)q.n_rows);
         q.hist_ptr = zeros;
     }
-    st = m->ops->score(m, &q, scores, can);
+    st = op(m, &q, out, can);
     cr_free(zeros);
     return st;
+}
+
+cr_status cr_model_score(const cr_model *m, const cr_score_request *req, float *scores, uint8_t *can) {
+    return run_rows(m, req, scores, can, m->ops->score);
 }
 
 const char *cr_model_name(const cr_model *m) { return m->ops->name; }
@@ -87,8 +95,27 @@ const float *cr_model_item_vectors(const cr_model *m, int64_t *dim) {
     return m->ops->item_vectors ? m->ops->item_vectors(m, dim) : NULL;
 }
 
+cr_status cr_model_user_vectors(const cr_model *m, const cr_score_request *req, float *vecs, uint8_t *can) {
+    if (!m->ops->user_vectors) return cr_fail(CR_ERR_ARG, "%s scores without user and item vectors", m->ops->name);
+    /* the candidates are not used: checked as an empty list, and vecs stands in for the score output */
+    cr_score_request q = *req;
+    q.n_cand = 0;
+    q.cand = NULL;
+    return run_rows(m, &q, vecs, can, m->ops->user_vectors);
+}
+
+int64_t cr_model_item_neighbors(const cr_model *m, int32_t i, const int32_t **items, const float **sims) {
+    *items = NULL;
+    *sims = NULL;
+    CR_ASSERT(i >= 0 && i < m->n_items);
+    return m->ops->neighbors ? m->ops->neighbors(m, i, items, sims) : -1;
+}
+
 void cr_model_free(cr_model *m) {
-    if (m) m->ops->free(m);
+    if (!m) return;
+    char *path = m->dataset_path;   /* the generic part's own allocation; the type frees its struct */
+    m->ops->free(m);
+    cr_free(path);
 }
 
 cr_status cr_model_save(const cr_model *m, const char *path) {
@@ -98,7 +125,8 @@ cr_status cr_model_save(const cr_model *m, const char *path) {
     if ((st = cr_filew_meta_str(w, "model", m->ops->name)) || (st = cr_filew_meta_str(w, "crossrec", CR_VERSION_STRING)) ||
         (st = cr_filew_meta_i64(w, "n_users", m->n_users)) || (st = cr_filew_meta_i64(w, "n_items", m->n_items)) ||
         (st = cr_filew_meta_i64(w, "n_domains", m->n_domains)) ||
-        (st = cr_filew_meta_i64(w, "dataset_crc", (int64_t)m->dataset_crc)) || (st = m->ops->save(m, w)) ||
+        (st = cr_filew_meta_i64(w, "dataset_crc", (int64_t)m->dataset_crc)) ||
+        (st = cr_filew_meta_str(w, "dataset_path", m->dataset_path ? m->dataset_path : "")) || (st = m->ops->save(m, w)) ||
         (st = cr_filew_commit(w, path))) {
         cr_filew_free(w);
         return st;
@@ -136,7 +164,23 @@ cr_status cr_model_load(cr_model **out, const char *path) {
         goto fail;
     }
     base.dataset_crc = (uint32_t)crc;
-    return t->load(out, f, path, &base);
+    /* copied before the type's loader takes the file */
+    const cr_meta *dp = cr_file_find_meta(f, "dataset_path");
+    char *ds_path = NULL;
+    if (dp && dp->type == CR_META_STR && dp->str[0]) {
+        size_t n = strlen(dp->str);
+        if (!(ds_path = cr_malloc(n + 1))) {
+            st = cr_fail(CR_ERR_NOMEM, "out of memory loading %s", path);
+            goto fail;
+        }
+        memcpy(ds_path, dp->str, n + 1);
+    }
+    if ((st = t->load(out, f, path, &base))) {
+        cr_free(ds_path);
+        return st;
+    }
+    (*out)->dataset_path = ds_path;
+    return CR_OK;
 fail:
     cr_file_close(f);
     return st;

@@ -73,5 +73,8 @@ void cr_mf_dot(const float *const *u, int64_t n_rows, const float *Q, const int3
                float *scores, float *scratch);
 void cr_mf_dot_ref(const float *const *u, int64_t n_rows, const float *Q, const int32_t *cand, int64_t n_cand, int64_t dim,
                    float *scores);
+/* The user_vectors op of the dot-product models from their rows' vectors u[r] (NULL: the row cannot be
+ * represented): copies each into vecs (n_rows, dim), zeros for NULL rows, and sets can. */
+void cr_mf_copy_rows(const float *const *u, int64_t n_rows, int64_t dim, float *vecs, uint8_t *can);
 
 #endif

@@ -82,10 +82,17 @@ void cr_ptupcdr_forward(const cr_ptupcdr_model *m, cr_ptupcdr_ws *ws, const floa
 
 /* ---- scoring ---- */
 
+/* Row r's vector: the user's target factors, else its mapped row, else NULL. */
+static const float *ptupcdr_row(const cr_ptupcdr_model *m, int32_t user) {
+    const int64_t dim = m->dim;
+    if (user < 0) return NULL;
+    if (m->tgt_known[user]) return cr_slab_at(&m->factors, 0) + (int64_t)user * dim;
+    return m->src_known[user] ? cr_slab_at(&m->factors, 2) + (int64_t)user * dim : NULL;
+}
+
 static cr_status ptupcdr_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
     const cr_ptupcdr_model *m = (const cr_ptupcdr_model *)mm;
     const int64_t dim = m->dim, nr = q->n_rows, nc = q->n_cand;
-    const float *P = cr_slab_at(&m->factors, 0), *Q = cr_slab_at(&m->factors, 1), *M = cr_slab_at(&m->factors, 2);
     const float **u = cr_malloc(((size_t)nr + 1) * sizeof *u);       /* (nr) row r's vector or NULL */
     float *scratch = cr_malloc((size_t)CR_MF_DOT_SCRATCH(dim) * sizeof *scratch);
     if (!u || !scratch) {
@@ -94,15 +101,29 @@ static cr_status ptupcdr_score(const cr_model *mm, const cr_score_request *q, fl
         return cr_fail(CR_ERR_NOMEM, "out of memory scoring with ptupcdr (%lld rows)", (long long)nr);
     }
     for (int64_t r = 0; r < nr; r++) {
-        int32_t user = q->users ? q->users[r] : -1;
-        u[r] = user < 0 ? NULL : m->tgt_known[user] ? P + (int64_t)user * dim : m->src_known[user] ? M + (int64_t)user * dim : NULL;
+        u[r] = ptupcdr_row(m, q->users ? q->users[r] : -1);
         can[r] = u[r] != NULL;
         if (!u[r] && nc) memset(scores + r * nc, 0, (size_t)nc * sizeof *scores);
     }
-    cr_mf_dot(u, nr, Q, q->cand, nc, dim, scores, scratch);
+    cr_mf_dot(u, nr, cr_slab_at(&m->factors, 1), q->cand, nc, dim, scores, scratch);
     cr_free(u);
     cr_free(scratch);
     return CR_OK;
+}
+
+static cr_status ptupcdr_user_vectors(const cr_model *mm, const cr_score_request *q, float *vecs, uint8_t *can) {
+    const cr_ptupcdr_model *m = (const cr_ptupcdr_model *)mm;
+    for (int64_t r = 0; r < q->n_rows; r++) {
+        const float *u = ptupcdr_row(m, q->users ? q->users[r] : -1);
+        cr_mf_copy_rows(&u, 1, m->dim, vecs + r * m->dim, can + r);
+    }
+    return CR_OK;
+}
+
+static const float *ptupcdr_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_ptupcdr_model *m = (const cr_ptupcdr_model *)mm;
+    *dim = m->dim;
+    return cr_slab_at(&m->factors, 1);
 }
 
 /* ---- save, free ---- */
@@ -126,14 +147,9 @@ static void ptupcdr_free(cr_model *mm) {
     cr_free(m);
 }
 
-static const float *ptupcdr_item_vectors(const cr_model *mm, int64_t *dim) {
-    const cr_ptupcdr_model *m = (const cr_ptupcdr_model *)mm;
-    *dim = m->dim;
-    return cr_slab_at(&m->factors, 1);
-}
-
 static const cr_model_ops ptupcdr_ops = {.name = "ptupcdr", .score = ptupcdr_score, .save = ptupcdr_save,
-                                         .free = ptupcdr_free, .item_vectors = ptupcdr_item_vectors};
+                                         .free = ptupcdr_free, .item_vectors = ptupcdr_item_vectors,
+                                         .user_vectors = ptupcdr_user_vectors};
 
 /* ---- construction ---- */
 

@@ -55,7 +55,7 @@ cr_status cr_tower_new(cr_tower_model **out, int64_t n_users, int64_t n_items, i
         return cr_fail(CR_ERR_ARG, "tower: item vectors must have 0..%d columns (got %lld)", CR_TOWER_MAX_VEC_DIM, (long long)vec_dim);
     cr_tower_model *m = cr_calloc(1, sizeof *m);
     if (!m) return cr_fail(CR_ERR_NOMEM, "out of memory for a tower model");
-    m->base = (cr_model){&tower_ops, n_users, n_items, n_domains, 0};
+    m->base = (cr_model){&tower_ops, n_users, n_items, n_domains, 0, NULL};
     m->dim = dim, m->pool = pool, m->hist_len = hist_len;
     m->item_mlp = (cr_mlp){.n_layers = 2, .width = {dim, dim, dim}, .act = CR_ACT_RELU};
     m->tfm = (cr_tfm){.n_layers = 2, .dim = dim, .n_heads = 4, .max_len = hist_len};
@@ -285,9 +285,26 @@ void cr_tower_user_forward(const cr_tower_model *m, cr_tower_user_ws *ws, int64_
 
 #define SCORE_ROWS 64
 
+/* The user tower's input for request rows r0..r0+B-1 with target domain T: each row's L most recent history
+ * items (oldest first) and its user when it has a trained embedding. */
+static void fill_rows(const cr_tower_model *m, const cr_score_request *q, cr_tower_user_ws *ws, int64_t r0, int64_t B, int32_t T) {
+    const int64_t d = m->dim, L = m->hist_len;
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t r = r0 + b;
+        int64_t lo = q->hist_ptr ? q->hist_ptr[r] : 0, hi = q->hist_ptr ? q->hist_ptr[r + 1] : 0;
+        if (hi - lo > L) lo = hi - L;
+        ws->len[b] = hi - lo;
+        ws->dom[b] = T;
+        const int32_t user = q->users ? q->users[r] : -1;
+        ws->user[b] = m->user_known && user >= 0 && m->user_known[user] ? user : -1;
+        for (int64_t k = lo; k < hi; k++)
+            memcpy(ws->seq + (b * L + (k - lo)) * d, m->items + (int64_t)q->hist_items[k] * d, (size_t)d * sizeof(float));
+    }
+}
+
 static cr_status tower_score(const cr_model *mm, const cr_score_request *q, float *scores, uint8_t *can) {
     const cr_tower_model *m = (const cr_tower_model *)mm;
-    const int64_t d = m->dim, L = m->hist_len, nr = q->n_rows, nc = q->n_cand;
+    const int64_t d = m->dim, nr = q->n_rows, nc = q->n_cand;
     int32_t T = q->domain;
     if (T < 0) T = nc > 0 ? m->item_domain[q->cand[0]] : 0;
     cr_tower_user_ws ws;
@@ -302,17 +319,7 @@ static cr_status tower_score(const cr_model *mm, const cr_score_request *q, floa
     }
     for (int64_t r0 = 0; r0 < nr; r0 += SCORE_ROWS) {
         const int64_t B = nr - r0 < SCORE_ROWS ? nr - r0 : SCORE_ROWS;
-        for (int64_t b = 0; b < B; b++) {
-            const int64_t r = r0 + b;
-            int64_t lo = q->hist_ptr ? q->hist_ptr[r] : 0, hi = q->hist_ptr ? q->hist_ptr[r + 1] : 0;
-            if (hi - lo > L) lo = hi - L;       /* the most recent L, oldest first */
-            ws.len[b] = hi - lo;
-            ws.dom[b] = T;
-            const int32_t user = q->users ? q->users[r] : -1;
-            ws.user[b] = m->user_known && user >= 0 && m->user_known[user] ? user : -1;
-            for (int64_t k = lo; k < hi; k++)
-                memcpy(ws.seq + (b * L + (k - lo)) * d, m->items + (int64_t)q->hist_items[k] * d, (size_t)d * sizeof(float));
-        }
+        fill_rows(m, q, &ws, r0, B, T);
         cr_tower_user_forward(m, &ws, B);
         for (int64_t b = 0; b < B; b++) u[b] = ws.f + b * d, can[r0 + b] = 1;
         cr_mf_dot(u, B, m->items, q->cand, nc, d, scores + r0 * nc, scratch);
@@ -321,6 +328,31 @@ static cr_status tower_score(const cr_model *mm, const cr_score_request *q, floa
     cr_free(scratch);
     cr_free(u);
     return CR_OK;
+}
+
+/* The user tower's f(H, T) of every row (the vector form of tower_score, model.h). */
+static cr_status tower_user_vectors(const cr_model *mm, const cr_score_request *q, float *vecs, uint8_t *can) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    const int64_t d = m->dim, nr = q->n_rows;
+    if (q->domain < 0) return cr_fail(CR_ERR_ARG, "tower: user vectors need a target domain (its head)");
+    cr_tower_user_ws ws;
+    cr_status st = cr_tower_user_ws_init(&ws, m, nr < SCORE_ROWS ? nr : SCORE_ROWS);
+    if (st) return st;
+    for (int64_t r0 = 0; r0 < nr; r0 += SCORE_ROWS) {
+        const int64_t B = nr - r0 < SCORE_ROWS ? nr - r0 : SCORE_ROWS;
+        fill_rows(m, q, &ws, r0, B, q->domain);
+        cr_tower_user_forward(m, &ws, B);
+        memcpy(vecs + r0 * d, ws.f, (size_t)(B * d) * sizeof(float));
+        memset(can + r0, 1, (size_t)B);
+    }
+    cr_tower_user_ws_free(&ws);
+    return CR_OK;
+}
+
+static const float *tower_item_vectors(const cr_model *mm, int64_t *dim) {
+    const cr_tower_model *m = (const cr_tower_model *)mm;
+    *dim = m->dim;
+    return m->items;
 }
 
 /* ---- save, load ---- */
@@ -432,14 +464,8 @@ fail:
     return st;
 }
 
-static const float *tower_item_vectors(const cr_model *mm, int64_t *dim) {
-    const cr_tower_model *m = (const cr_tower_model *)mm;
-    *dim = m->dim;
-    return m->items;
-}
-
 static const cr_model_ops tower_ops = {.name = "tower", .score = tower_score, .save = tower_save, .free = tower_free,
-                                       .item_vectors = tower_item_vectors};
+                                       .item_vectors = tower_item_vectors, .user_vectors = tower_user_vectors};
 
 /* Fitted by the training engine (src/train/fit_tower.c). */
 const cr_model_type cr_tower_type = {"tower", NULL, tower_load};

@@ -4,8 +4,10 @@
  * training engine (fit_bpr.c, fit_als.c). cr_model_names() lists the trainable types in this order. */
 #include "train_impl.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -115,6 +117,17 @@ cr_status cr_model_train(cr_model **m, const cr_dataset *d, const cr_interaction
     (*m)->n_items = v->n_items;
     (*m)->n_domains = v->n_domains;
     (*m)->dataset_crc = cr_dataset_file_crc(d);
+    /* where the dataset is, so that recommend and serve find ids and histories (model.h) */
+    char abs_path[PATH_MAX];
+    if (cr_dataset_path(d) && realpath(cr_dataset_path(d), abs_path)) {
+        size_t n = strlen(abs_path);
+        if (!((*m)->dataset_path = cr_malloc(n + 1))) {
+            cr_model_free(*m);
+            *m = NULL;
+            return cr_fail(CR_ERR_NOMEM, "out of memory (dataset path)");
+        }
+        memcpy((*m)->dataset_path, abs_path, n + 1);
+    }
     return CR_OK;
 }
 
