@@ -56,5 +56,6 @@ int cmd_compare(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_similar_text(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

@@ -19,7 +19,8 @@ static const command commands[] = {
     {"train", cmd_train, "fit a model (pop, itemknn, bpr, als, cmf, emcdr, ptupcdr) on a split's training part (.crm)"},
     {"eval", cmd_eval, "exact metrics of a model on a split (full ranking, pessimistic ties), with breakdowns"},
     {"compare", cmd_compare, "several models on one split: one table, bootstrap intervals of the differences"},
-    {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors) as a NumPy .npy file"},
+    {"pretrain", cmd_pretrain, "train a text encoder on the catalogue's item text alone (title <-> attributes contrastive)"},
+    {"embed", cmd_embed, "item vectors from item text (hash-tfidf, minilm, word vectors, pretrained) as a NumPy .npy file"},
     {"similar-text", cmd_similar_text, "an item's nearest items by text (cosine), in its domain or any"},
     {"demo", cmd_demo, "run the whole pipeline on built-in synthetic data"},
     {"models", cmd_models, NULL},   /* used by `make models`; not listed */
