@@ -11,6 +11,38 @@
 
 #include <stdlib.h>
 
+/* ---- the bag ---- */
+
+TEST(textenc_bag_keeps_the_heaviest_buckets) {
+    cr_text_hashing h = cr_text_default_hashing();
+    h.n_buckets = 16;
+    cr_textenc *e;
+    CHECK_OK(cr_textenc_new(&e, &h, 4, 2, 0));
+    /* 4 documents; idf = ln(5 / (1 + df)) + 1: df 1 -> 1.9163, df 2 -> 1.5108, df 4 -> 1 */
+    e->stats.n_docs = 4;
+    e->stats.df[3] = 1, e->stats.df[5] = 4, e->stats.df[7] = 1, e->stats.df[9] = 2;
+    int32_t bucket[4] = {3, 5, 7, 9}, count[4] = {1, 1, 1, 1}, idx[4];
+    const cr_text_bag bag = {bucket, count, 4, 4, 0, 0};
+    float tmp[4], w[4];
+    /* two kept: the tie of buckets 3 and 7 (both df 1), lower bucket first, scaled to unit norm */
+    CHECK_EQ(cr_textenc_weigh(e, &bag, tmp, idx, w), 2);
+    CHECK(idx[0] == 3 && idx[1] == 7);
+    CHECK_NEAR(w[0], sqrt(0.5), 1e-6);
+    CHECK_NEAR(w[1], sqrt(0.5), 1e-6);
+    e->per_item = 1;
+    CHECK_EQ(cr_textenc_weigh(e, &bag, tmp, idx, w), 1);
+    CHECK(idx[0] == 3 && w[0] == 1.0f);
+    /* all, in descending weight */
+    e->per_item = 0;
+    CHECK_EQ(cr_textenc_weigh(e, &bag, tmp, idx, w), 4);
+    CHECK(idx[0] == 3 && idx[1] == 7 && idx[2] == 9 && idx[3] == 5);
+    const double a = log(2.5) + 1, b = log(5.0 / 3) + 1, norm = sqrt(2 * a * a + b * b + 1);
+    CHECK_NEAR(w[0], a / norm, 1e-6);
+    CHECK_NEAR(w[2], b / norm, 1e-6);
+    CHECK_NEAR(w[3], 1 / norm, 1e-6);
+    cr_textenc_free(e);
+}
+
 /* ---- the loss against finite differences ---- */
 
 enum { G_BUCKETS = 12, G_DIM = 6, G_TDIM = 5, G_N = 3 };
@@ -296,7 +328,7 @@ TEST(textenc_save_load_and_determinism) {
     cr_textenc_weights wa, wl;
     cr_textenc_get_weights(a, &wa);
     cr_textenc_get_weights(loaded, &wl);
-    CHECK_EQ(wl.per_item, 24);
+    CHECK_EQ(wl.per_item, 0);
     CHECK_EQ(wl.n_docs, 300);
     CHECK(!memcmp(wa.emb, wl.emb, (size_t)(wa.n_buckets * wa.dim) * sizeof(float)));
     CHECK(!memcmp(wa.df, wl.df, (size_t)wa.n_buckets * sizeof(int32_t)));

@@ -8,8 +8,9 @@
  *   x0      = sum_k w_k E[b_k]                         embedding bag, E (n_buckets, dim)
  *   g       = normalize(x0 + W1 relu(W0 x0 + b0) + b1) residual MLP dim -> dim -> dim
  * A text without any token gets a zero vector. The bag and the layers are those of the `tower` model's item
- * text part (src/models/tower_impl.h: 2^16 buckets, 24 per item, dim 64, the same residual MLP), so a tower
- * can start from a pretrained encoder's weights (cr_textenc_weights).
+ * text part (src/models/tower_impl.h: 2^16 buckets, dim 64, the same residual MLP; the tower keeps the 24
+ * heaviest buckets of a text, the encoder all of them by default, which ranks neighbours better), so a tower can
+ * start from a pretrained encoder's weights (cr_textenc_get_weights).
  *
  * Training (cr_textenc_train): title <-> attributes contrastive. Each item gives two views of itself: its title
  * and its other text (the `text` column: attributes, category path, brand, description). Both go through the
@@ -88,7 +89,7 @@ typedef struct {
 typedef struct {
     int64_t dim;                /* 1..CR_TEXTENC_MAX_DIM (64) */
     cr_text_hashing hashing;    /* the default hashing with 2^16 buckets */
-    int64_t per_item;           /* heaviest buckets kept per text, 0: all (24) */
+    int64_t per_item;           /* heaviest buckets kept per text, 0: all (0; the tower keeps 24) */
     int epochs;                 /* 1..100000 (20) */
     int64_t batch;              /* items per batch, 2..65536 (256) */
     double lr;                  /* Adam's learning rate (0.002) */

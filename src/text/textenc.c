@@ -80,7 +80,7 @@ cr_textenc_train_params cr_textenc_default_train_params(void) {
     p.dim = 64;
     p.hashing = cr_text_default_hashing();
     p.hashing.n_buckets = 1 << 16;
-    p.per_item = 24;
+    p.per_item = 0;
     p.epochs = 20;
     p.batch = 256;
     p.lr = 0.002;
