@@ -182,9 +182,9 @@ int cmd_pretrain(int argc, char **argv) {
     pr.log = NULL;
     if ((st = cr_textenc_save(e, out))) goto done;
     if (!quiet)
-        fprintf(stderr, "pretrain: %lld items (%lld title+text, %lld one field, %lld held out, %lld without text)%s in %.1f s -> %s\n",
-                (long long)n, (long long)r.n_pairs, (long long)r.n_single, (long long)r.n_valid, (long long)r.n_empty,
-                wv ? "" : "", r.seconds, out);
+        fprintf(stderr, "pretrain: %lld items (%lld title+text, %lld one field, %lld held out, %lld without text) in %.1f s -> %s\n",
+                (long long)n, (long long)r.n_pairs, (long long)r.n_single, (long long)r.n_valid, (long long)r.n_empty, r.seconds,
+                out);
 done:
     if (pr.log) fclose(pr.log);
     cr_textenc_free(e);

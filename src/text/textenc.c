@@ -81,13 +81,13 @@ cr_textenc_train_params cr_textenc_default_train_params(void) {
     p.hashing = cr_text_default_hashing();
     p.hashing.n_buckets = 1 << 16;
     p.per_item = 0;
-    p.epochs = 20;
+    p.epochs = 5;
     p.batch = 256;
     p.lr = 0.002;
     p.temperature = 0.05;
     p.view_dropout = 0.3;
     p.valid = 1000;
-    p.distill = 1.0;
+    p.distill = 5.0;
     p.seed = 42;
     return p;
 }
@@ -138,7 +138,7 @@ void cr_textenc_bags_free(cr_textenc_bags *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* The two bags of one item, hashed (counts), kept for weighing once the document frequencies are complete. */
+/* Hashed bags (bucket counts) back to back, kept for weighing once the document frequencies are complete. */
 typedef struct {
     int32_t *bucket, *count;    /* entries of all bags back to back */
     int64_t n, cap_b, cap_c;
@@ -158,7 +158,7 @@ static cr_status keep_bag(hashed_bags *hb, int64_t r, const cr_text_bag *bag) {
     return CR_OK;
 }
 
-/* Weighs bags [first, first + n) of hb into out (CR form), against the encoder's finished stats. */
+/* Weighs bags [first, first + n) of hb into out (CSR form), against the encoder's finished stats. */
 static cr_status weigh_bags(const cr_textenc *e, const hashed_bags *hb, int64_t first, int64_t n, cr_textenc_bags *out) {
     int64_t total = hb->off[first + n] - hb->off[first], longest = 0;
     for (int64_t r = first; r < first + n; r++)

@@ -55,7 +55,8 @@ static void pretrain_free(pretrain *t) {
 
 static int64_t bag_len(const cr_textenc_bags *b, int64_t i) { return b->off[i + 1] - b->off[i]; }
 
-/* Appends bag i of b to the batch as bag r, every entry kept (keep NULL) or those whose draw survives dropout. */
+/* Appends bag i of b to the batch as bag r: every entry (drop 0), or each kept with probability 1 - drop (at least
+ * the heaviest) and the weights scaled back to unit norm. */
 static void put_view(pretrain *t, int64_t r, const cr_textenc_bags *b, int64_t i, float drop, cr_rng *rng) {
     int64_t at = t->boff[r], a = b->off[i], n = bag_len(b, i);
     if (drop <= 0) {
