@@ -3,16 +3,21 @@
  *
  * Imports ../shared/data/amazon-art-office ($CROSSREC_SHARED_DATA replaces ../shared/data) and, for each method
  * (hash-tfidf; minilm when models/minilm.crm exists; wordvec with vectors trained on the catalogue's titles by
- * cr_wordvec_train, or --wordvec FILE), prints:
+ * cr_wordvec_train, or --wordvec FILE; pretrained: crossrec's text encoder trained here on the catalogue by
+ * cr_textenc_train with default settings, contrastive only, then also distilled from the MiniLM title vectors —
+ * those of the minilm row, or --teacher FILE.npy from `crossrec embed --method minilm` — or --pretrained FILE),
+ * prints:
  *   co-interaction precision@10: over items with at least 5 interactions, the share of the item's 10 nearest
  *     items by text (same domain, cosine, itself excluded) that some user interacted with together with it;
- *   items/s of cr_embed_items at 1 and 2 threads (titles; wordvec's time includes loading its vectors, not
- *     training them).
+ *   items/s of cr_embed_items at 1 and 2 threads (titles; wordvec's and pretrained's time includes loading their
+ *     file, not training).
  * A "chance" row gives the expected precision of 10 random same-domain neighbours. Skips (exit 0) without data.
- * Usage: bench_text [--fields title|text|both] [--wordvec FILE] [--no-minilm] */
+ * Usage: bench_text [--fields title|text|both] [--wordvec FILE] [--no-minilm] [--no-wordvec] [--teacher FILE.npy]
+ *                   [--pretrained FILE.crm] [--epochs N] */
 #include "crossrec/data.h"
 #include "crossrec/embed.h"
 #include "crossrec/index.h"
+#include "crossrec/textenc.h"
 #include "crossrec/wordvec.h"
 
 #include <stdio.h>
@@ -90,7 +95,8 @@ static double chance(const cr_dataset *d) {
     return cnt ? sum / cnt : 0;
 }
 
-static void row(const cr_dataset *d, const char *name, const cr_embed_params *base) {
+/* One row of the table; keep (may be NULL) receives the vectors (caller cr_free()s), else they are freed. */
+static void row(const cr_dataset *d, const char *name, const cr_embed_params *base, float **keep, int64_t *keep_dim) {
     double rate[2] = {0, 0};
     float *x = NULL;
     int64_t dim = 0, n = cr_dataset_inter(d)->n_items;
@@ -109,18 +115,42 @@ static void row(const cr_dataset *d, const char *name, const cr_embed_params *ba
     double prec = co_precision(d, x, dim, &n_eval);
     printf("%-12s %6lld %14.4f %14.0f %14.0f\n", name, (long long)dim, prec, rate[0], rate[1]);
     fflush(stdout);
-    cr_free(x);
+    if (keep) *keep = x, *keep_dim = dim;
+    else cr_free(x);
+}
+
+/* Trains an encoder on the catalogue (default settings; teacher NULL: contrastive only), saves it to path. */
+static int pretrain(const cr_dataset *d, const float *teacher, int64_t tdim, int epochs, const char *path) {
+    cr_textenc_train_params tp = cr_textenc_default_train_params();
+    tp.teacher = teacher, tp.teacher_dim = tdim;
+    if (epochs > 0) tp.epochs = epochs;
+    cr_textenc *e = NULL;
+    cr_textenc_train_report r;
+    if (cr_textenc_train(&e, d, &tp, &r) || cr_textenc_save(e, path)) {
+        printf("pretrained   skipped: %s\n", cr_errmsg());
+        cr_textenc_free(e);
+        return -1;
+    }
+    printf("(pretrained%s: %d epochs on the catalogue in %.1f s, not counted; held-out title -> text recall@1 %.3f)\n",
+           teacher ? "+kd" : "", tp.epochs, r.seconds, r.valid_r1);
+    cr_textenc_free(e);
+    return 0;
 }
 
 int main(int argc, char **argv) {
-    const char *wordvec = NULL, *fields = "title";
-    int minilm = 1;
+    const char *wordvec = NULL, *fields = "title", *teacher_path = NULL, *pretrained = NULL;
+    int minilm = 1, train_wordvec = 1, epochs = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--wordvec") && i + 1 < argc) wordvec = argv[++i];
         else if (!strcmp(argv[i], "--fields") && i + 1 < argc) fields = argv[++i];
+        else if (!strcmp(argv[i], "--teacher") && i + 1 < argc) teacher_path = argv[++i];
+        else if (!strcmp(argv[i], "--pretrained") && i + 1 < argc) pretrained = argv[++i];
+        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-minilm")) minilm = 0;
+        else if (!strcmp(argv[i], "--no-wordvec")) train_wordvec = 0;
         else {
-            fprintf(stderr, "usage: bench_text [--fields title|text|both] [--wordvec FILE] [--no-minilm]\n");
+            fprintf(stderr, "usage: bench_text [--fields title|text|both] [--wordvec FILE] [--no-minilm] [--no-wordvec] "
+                            "[--teacher FILE.npy] [--pretrained FILE.crm] [--epochs N]\n");
             return 2;
         }
     }
@@ -154,39 +184,61 @@ int main(int argc, char **argv) {
     printf("%-12s %6s %14s %14s %14s\n", "method", "dim", "co-prec@10", "items/s 1T", "items/s 2T");
     printf("%-12s %6s %14.4f %14s %14s\n", "chance", "-", chance(d), "-", "-");
     p.method = CR_EMBED_HASH_TFIDF;
-    row(d, "hash-tfidf", &p);
+    row(d, "hash-tfidf", &p, NULL, NULL);
+    float *teacher = NULL;
+    int64_t tdim = 0;
     if (minilm) {
         p.method = CR_EMBED_MINILM;
         p.path = NULL;
-        row(d, "minilm", &p);
+        row(d, "minilm", &p, &teacher, &tdim);
     }
+    /* Files trained here go to a temporary directory. */
+    char tmp[] = "/tmp/bench_text_XXXXXX";
+    const int have_tmp = mkdtemp(tmp) != NULL;
+    static char wv_path[64], enc_path[64];
+    snprintf(wv_path, sizeof wv_path, "%s/wv.crm", tmp);
+    snprintf(enc_path, sizeof enc_path, "%s/enc.crm", tmp);
     /* Word vectors: a file given, or trained here on the catalogue (fastText-style, default settings). */
-    char tmp[] = "/tmp/bench_text_wv_XXXXXX";
-    int made = 0;
-    if (!wordvec) {
+    if (!wordvec && train_wordvec && have_tmp) {
         cr_wordvec *wv = NULL;
         cr_wordvec_train_params tp = cr_wordvec_default_train_params();
         tp.fields = p.fields;
         double t0 = cr_now();
-        if (cr_wordvec_train(&wv, d, &tp, NULL) || !mkdtemp(tmp)) {
+        if (cr_wordvec_train(&wv, d, &tp, NULL) || cr_wordvec_save(wv, wv_path)) {
             printf("%-12s skipped: %s\n", "wordvec", cr_errmsg());
         } else {
-            static char path[64];
-            snprintf(path, sizeof path, "%s/wv.crm", tmp);
-            if (cr_wordvec_save(wv, path) == CR_OK) wordvec = path, made = 1;
+            wordvec = wv_path;
             printf("(wordvec: trained on the catalogue in %.1f s, not counted in items/s)\n", cr_now() - t0);
         }
-        if (wv) cr_wordvec_free(wv);
+        cr_wordvec_free(wv);
     }
     if (wordvec) {
         p.method = CR_EMBED_WORDVEC;
         p.path = wordvec;
-        row(d, "wordvec", &p);
+        row(d, "wordvec", &p, NULL, NULL);
     }
-    if (made) {
-        remove(wordvec);
-        rmdir(tmp);
+    /* crossrec's own encoder: given, or trained here without and with the MiniLM teacher */
+    p.method = CR_EMBED_PRETRAINED;
+    if (pretrained) {
+        p.path = pretrained;
+        row(d, "pretrained", &p, NULL, NULL);
+    } else if (have_tmp) {
+        p.path = enc_path;
+        if (pretrain(d, NULL, 0, epochs, enc_path) == 0) row(d, "pretrained", &p, NULL, NULL);
+        if (teacher_path) {
+            int64_t rows = 0;
+            cr_free(teacher);
+            teacher = NULL;
+            if (cr_npy_read_f32(teacher_path, &teacher, &rows, &tdim) || rows != I->n_items) {
+                printf("pretrained+kd skipped: %s is not one row per item (%s)\n", teacher_path, cr_errmsg());
+                cr_free(teacher);
+                teacher = NULL;
+            }
+        }
+        if (teacher && pretrain(d, teacher, tdim, epochs, enc_path) == 0) row(d, "pretrained+kd", &p, NULL, NULL);
     }
+    if (have_tmp) remove(wv_path), remove(enc_path), rmdir(tmp);
+    cr_free(teacher);
     cr_dataset_free(d);
     return 0;
 }

@@ -82,5 +82,6 @@ int cmd_similar_text(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_similar(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define METHOD_HELP "hash-tfidf, minilm or wordvec:FILE"
+#define METHOD_HELP "hash-tfidf, minilm, wordvec:FILE or pretrained:FILE"
 
 /* --fields title|text|both into CR_TEXT_FIELD_* bits; 0 when unknown. */
 static int parse_fields(const char *s) {
@@ -40,13 +40,14 @@ static int settle_params(const cli_cmd_info *info, const char *method, const cha
 
 static const cli_cmd_info embed_info = {
     "embed",
-    "embed data.crd --method hash-tfidf|minilm|wordvec:FILE -o items.npy [--fields title|text|both] [--dim D] "
+    "embed data.crd --method hash-tfidf|minilm|wordvec:FILE|pretrained:FILE -o items.npy [--fields title|text|both] [--dim D] "
     "[--threads N]",
     "Writes one vector per item of the dataset, in its item order, as a float32 NumPy .npy file of shape\n"
     "(n_items, D). hash-tfidf: TF-IDF of hashed words and character n-grams, projected to --dim columns by a\n"
     "fixed sparse random sign matrix (seed 42), rows L2-normalised. minilm: all-MiniLM-L6-v2 (384-d; needs\n"
     "models/minilm.crm from `make models`, or minilm:FILE). wordvec:FILE: TF-IDF-weighted mean of word vectors\n"
-    "(word2vec/GloVe/fastText .vec, plain or .gz, or a .crm trained by crossrec), L2-normalised.",
+    "(word2vec/GloVe/fastText .vec, plain or .gz, or a .crm trained by crossrec), L2-normalised.\n"
+    "pretrained:FILE: crossrec's own text encoder written by `crossrec pretrain` (its dim).",
 };
 
 int cmd_embed(int argc, char **argv) {

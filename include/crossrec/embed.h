@@ -8,8 +8,10 @@
  *                b, the rest zero).
  *   minilm       all-MiniLM-L6-v2 (cr_bert_load of `path`, default models/minilm.crm; cr_bert_encode), 384-d.
  *   wordvec      word vectors from `path` (cr_wordvec_load; cr_wordvec_item_matrix, TF-IDF pooling), their dim.
+ *   pretrained   crossrec's own text encoder from `path` (cr_textenc_load, written by `crossrec pretrain`;
+ *                cr_textenc_encode_items), its dim.
  *
- * Items without text get a zero row (hash-tfidf, wordvec) or the encoding of the empty text (minilm).
+ * Items without text get a zero row (hash-tfidf, wordvec, pretrained) or the encoding of the empty text (minilm).
  * Results do not depend on the thread count. Thread-safety: no shared state. */
 #ifndef CROSSREC_EMBED_H
 #define CROSSREC_EMBED_H
@@ -25,11 +27,12 @@ extern "C" {
 #define CR_EMBED_MAX_DIM 65536          /* columns are 16-bit fractions of dim */
 #define CR_EMBED_DEFAULT_MINILM "models/minilm.crm"
 
-typedef enum { CR_EMBED_HASH_TFIDF = 1, CR_EMBED_MINILM, CR_EMBED_WORDVEC } cr_embed_method;
+typedef enum { CR_EMBED_HASH_TFIDF = 1, CR_EMBED_MINILM, CR_EMBED_WORDVEC, CR_EMBED_PRETRAINED } cr_embed_method;
 
 typedef struct {
     cr_embed_method method;     /* CR_EMBED_HASH_TFIDF */
-    const char *path;           /* minilm: the model (NULL: CR_EMBED_DEFAULT_MINILM); wordvec: the vectors file */
+    const char *path;           /* minilm: the model (NULL: CR_EMBED_DEFAULT_MINILM); wordvec: the vectors file;
+                                   pretrained: the encoder */
     int fields;                 /* CR_TEXT_FIELD_TITLE and/or CR_TEXT_FIELD_TEXT (CR_TEXT_FIELD_TITLE) */
     int64_t dim;                /* hash-tfidf output columns, 1..CR_EMBED_MAX_DIM (256); others: their own */
     int threads;                /* 0: OpenMP's default */
@@ -39,14 +42,16 @@ typedef struct {
 } cr_embed_params;
 
 cr_embed_params cr_embed_default_params(void);
-/* Sets p->method (and p->path) from "hash-tfidf", "minilm" or "wordvec:FILE"; p->path points into spec.
+/* Sets p->method (and p->path) from "hash-tfidf", "minilm", "wordvec:FILE" or "pretrained:FILE"; p->path points
+ * into spec.
  * CR_ERR_ARG naming the method, with a hint listing the methods. */
 cr_status cr_embed_parse_method(const char *spec, cr_embed_params *p);
 const char *cr_embed_method_name(cr_embed_method m);
 
 /* Computes the item vectors of d: *out (n_items, *dim), row-major, allocated with cr_malloc (caller cr_free()s).
  * Errors: CR_ERR_ARG for bad params; those of cr_bert_load (a missing model: CR_ERR_IO with the hint to run
- * `make models`), cr_wordvec_load, cr_text_item_matrix, cr_bert_encode; CR_ERR_NOMEM. *out NULL on error. */
+ * `make models`), cr_wordvec_load, cr_textenc_load, cr_text_item_matrix, cr_bert_encode; CR_ERR_NOMEM. *out NULL on
+ * error. */
 cr_status cr_embed_items(const cr_dataset *d, const cr_embed_params *p, float **out, int64_t *dim);
 
 /* The hash-tfidf projection of a CSR matrix m (n_rows, n_cols) to out (n_rows, dim), rows L2-normalised (a zero

@@ -23,6 +23,11 @@ void cr_linear_backward(float *dx, float *dw, float *db, const float *dy, const 
 void cr_linear_forward_blas(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out);
 void cr_linear_backward_blas(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,
                              int64_t in, int64_t out);
+/* OpenBLAS's thread count is process-wide. Code that runs products on its own threads (each product on one)
+ * brackets that work with these: the first caller in progress saves the setting and sets 1, the last one to leave
+ * restores it. Thread-safe. */
+void cr_blas_single_enter(void);
+void cr_blas_single_leave(void);
 /* Scalar references of the two (the products above go through OpenBLAS beyond a small size). */
 void cr_linear_forward_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t in, int64_t out);
 void cr_linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t B,

@@ -12,10 +12,29 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <string.h>
 
 /* ---- linear through BLAS ---- */
+
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+
+void cr_blas_single_enter(void) {
+    pthread_mutex_lock(&blas_lock);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+}
+
+void cr_blas_single_leave(void) {
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_users == 0) openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_lock);
+}
 
 static int fits_int(int64_t a, int64_t b, int64_t c) { return a <= INT_MAX && b <= INT_MAX && c <= INT_MAX; }
 

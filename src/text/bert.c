@@ -15,6 +15,7 @@
  * Invariants: a loaded cr_bert is read-only (weights point into the read-only mapping of the .crm); every
  * array's dtype and count were checked against the metadata at load. */
 #include "bert_impl.h"
+#include "core/nn.h"
 
 #include "crossrec/io.h"
 
@@ -23,7 +24,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -408,26 +408,6 @@ static int thread_id(void) {
 #endif
 }
 
-/* OpenBLAS's thread count is process-wide. Encoding runs every product single-threaded (the threads are ours),
- * so the first encode call in progress saves the setting and sets 1, the last one to finish restores it. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int blas_users, blas_saved;
-
-static void blas_single_enter(void) {
-    pthread_mutex_lock(&blas_lock);
-    if (blas_users++ == 0) {
-        blas_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-    pthread_mutex_unlock(&blas_lock);
-}
-
-static void blas_single_leave(void) {
-    pthread_mutex_lock(&blas_lock);
-    if (--blas_users == 0) openblas_set_num_threads(blas_saved);
-    pthread_mutex_unlock(&blas_lock);
-}
-
 /* Texts tokenized per round: bounds the id buffer (BATCH_TEXTS * max_seq int32) for any n_texts. */
 #define BATCH_TEXTS 4096
 
@@ -468,7 +448,7 @@ cr_status cr_bert_encode(const cr_bert *m, const char *const *texts, int64_t n_t
         chunk[n_chunks] = nb;
         int workers = n_chunks < th ? (int)n_chunks : th;
         (void)workers;   /* unused without OpenMP */
-        blas_single_enter();
+        cr_blas_single_enter();   /* encoding runs every product single-threaded: the threads are ours */
         #pragma omp parallel num_threads(workers)
         {
             scratch S;
@@ -480,7 +460,7 @@ cr_status cr_bert_encode(const cr_bert *m, const char *const *texts, int64_t n_t
                 forward_chunk(m, &S, ids + s0 * ms, lens + s0, s1 - s0, out + (b0 + s0) * H);
             }
         }
-        blas_single_leave();
+        cr_blas_single_leave();
     }
     cr_free(ids), cr_free(lens), cr_free(chunk), cr_free(buf), cr_free(starts);
     return st;

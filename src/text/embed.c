@@ -1,5 +1,6 @@
-/* embed.c — dense item vectors from item text by one of three representations (crossrec/embed.h):
- * hash-tfidf (TF-IDF buckets + a sparse random sign projection), minilm (the BERT encoder) and word vectors.
+/* embed.c — dense item vectors from item text by one of four representations (crossrec/embed.h):
+ * hash-tfidf (TF-IDF buckets + a sparse random sign projection), minilm (the BERT encoder), word vectors and
+ * crossrec's pretrained text encoder.
  *
  * The projection of hash-tfidf: with hc = mix(seed ^ b) and hs = mix(hc) (mix: splitmix64's finaliser), bucket
  * b adds (bit j of hs ? -w : +w) to column ((hc >> 16j) & 0xffff) * dim >> 16 for j < CR_EMBED_JL_NNZ. The
@@ -11,6 +12,7 @@
 #include "crossrec/embed.h"
 
 #include "crossrec/bert.h"
+#include "crossrec/textenc.h"
 #include "crossrec/wordvec.h"
 
 #include <math.h>
@@ -34,6 +36,7 @@ const char *cr_embed_method_name(cr_embed_method m) {
     case CR_EMBED_HASH_TFIDF: return "hash-tfidf";
     case CR_EMBED_MINILM: return "minilm";
     case CR_EMBED_WORDVEC: return "wordvec";
+    case CR_EMBED_PRETRAINED: return "pretrained";
     }
     return "?";
 }
@@ -52,11 +55,18 @@ cr_status cr_embed_parse_method(const char *spec, cr_embed_params *p) {
     } else if (!strncmp(spec, "wordvec:", 8) && spec[8]) {
         p->method = CR_EMBED_WORDVEC;
         p->path = spec + 8;
+    } else if (!strncmp(spec, "pretrained:", 11) && spec[11]) {
+        p->method = CR_EMBED_PRETRAINED;
+        p->path = spec + 11;
     } else {
-        cr_status st = cr_fail(CR_ERR_ARG, !strcmp(spec, "wordvec") || !strcmp(spec, "wordvec:")
-                                               ? "method 'wordvec' needs a file: wordvec:FILE"
-                                               : "unknown text method '%s'", spec);
-        cr_set_hint("methods: hash-tfidf, minilm, wordvec:FILE (a word2vec/GloVe/fastText .vec or a trained .crm)");
+        cr_status st;
+        if (!strcmp(spec, "wordvec") || !strcmp(spec, "wordvec:") || !strcmp(spec, "pretrained") || !strcmp(spec, "pretrained:"))
+            st = cr_fail(CR_ERR_ARG, "method '%.*s' needs a file: %.*s:FILE", (int)strcspn(spec, ":"), spec,
+                         (int)strcspn(spec, ":"), spec);
+        else
+            st = cr_fail(CR_ERR_ARG, "unknown text method '%s'", spec);
+        cr_set_hint("methods: hash-tfidf, minilm, wordvec:FILE (a word2vec/GloVe/fastText .vec or a trained .crm), "
+                    "pretrained:FILE.crm (from `crossrec pretrain`)");
         return st;
     }
     return CR_OK;
@@ -231,6 +241,26 @@ static cr_status embed_wordvec(const cr_dataset *d, const cr_embed_params *p, fl
     return CR_OK;
 }
 
+static cr_status embed_pretrained(const cr_dataset *d, const cr_embed_params *p, float **out, int64_t *dim) {
+    if (!p->path) return cr_fail(CR_ERR_ARG, "method 'pretrained' needs a file: pretrained:FILE");
+    cr_textenc *e;
+    cr_status st = cr_textenc_load(&e, p->path);
+    if (st) return st;
+    cr_textenc_set_threads(e, p->threads);
+    int64_t n = cr_dataset_inter(d)->n_items, de = cr_textenc_dim(e);
+    float *o = cr_malloc((size_t)(n ? n : 1) * (size_t)de * sizeof *o);
+    if (!o) st = cr_fail(CR_ERR_NOMEM, "out of memory for %lld x %lld item vectors", (long long)n, (long long)de);
+    else st = cr_textenc_encode_items(e, d, p->fields, o);
+    cr_textenc_free(e);
+    if (st) {
+        cr_free(o);
+        return st;
+    }
+    *out = o;
+    *dim = de;
+    return CR_OK;
+}
+
 cr_status cr_embed_items(const cr_dataset *d, const cr_embed_params *p, float **out, int64_t *dim) {
     *out = NULL;
     *dim = 0;
@@ -247,6 +277,7 @@ cr_status cr_embed_items(const cr_dataset *d, const cr_embed_params *p, float **
         break;
     case CR_EMBED_MINILM: st = embed_minilm(d, &q, out, dim); break;
     case CR_EMBED_WORDVEC: st = embed_wordvec(d, &q, out, dim); break;
+    case CR_EMBED_PRETRAINED: st = embed_pretrained(d, &q, out, dim); break;
     default: return cr_fail(CR_ERR_ARG, "unknown text method %d", (int)q.method);
     }
     if (!st) cr_progress_report(&q.progress, cr_dataset_inter(d)->n_items, cr_dataset_inter(d)->n_items);
