@@ -8,6 +8,7 @@
 #include "cdr_fixtures.h"
 
 #include "crossrec/eval.h"
+#include "crossrec/textenc.h"
 #include "models/tower_impl.h"
 
 #include <stdlib.h>
@@ -404,6 +405,37 @@ TEST(tower_item_vectors_user_id_bpr) {
     CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
     CHECK(m == NULL);
     free(vec);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* --init from a text encoder of `crossrec pretrain`: its table and MLP become the item tower's text part. */
+TEST(tower_init_from_text_encoder) {
+    cr_dataset *d = cr_test_cdr_data("tower-enc", 200, 120, 3000, 2, 23);
+    cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
+    cr_textenc_train_params tp = cr_textenc_default_train_params();
+    tp.dim = 16;
+    tp.hashing.n_buckets = 4096;
+    tp.epochs = 1;
+    cr_textenc *e = NULL;
+    cr_textenc_train_report rep;
+    CHECK_OK(cr_textenc_train(&e, d, &tp, &rep));
+    const char *path = cr_test_path("tower-enc.crm");
+    CHECK_OK(cr_textenc_save(e, path));
+    cr_textenc_weights w;
+    cr_textenc_get_weights(e, &w);
+    cr_train_params p = tower_params(s, "attention", 1);
+    p.init = path, p.finetune = "none";
+    cr_model *m = train_tower(d, s, &p);
+    const cr_tower_model *tm = (const cr_tower_model *)m;
+    CHECK(!memcmp(cr_slab_at(&tm->params, tm->t_text), w.emb, (size_t)(w.n_buckets * w.dim) * sizeof(float)));
+    CHECK(!memcmp(cr_slab_at(&tm->params, cr_slab_find(&tm->params, "tower.item.w1")), w.w1, (size_t)(16 * 16) * sizeof(float)));
+    cr_model_free(m);
+    /* another dim is refused, naming both */
+    p.dim = 8;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "the text encoder has dim 16");
+    cr_textenc_free(e);
     cr_split_free(s);
     cr_dataset_free(d);
 }

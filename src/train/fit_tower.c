@@ -26,6 +26,7 @@
 
 #include "../models/tower_impl.h"
 #include "crossrec/embed.h"
+#include "crossrec/textenc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -617,11 +618,45 @@ static cr_status load_tower(cr_tower_model **out, const char *path, const char *
     return CR_OK;
 }
 
+static int same_hashing(const cr_text_hashing *a, const cr_text_hashing *b) {
+    return a->hash_id == b->hash_id && a->version == b->version && a->seed == b->seed && a->n_buckets == b->n_buckets &&
+           a->ngram_min == b->ngram_min && a->ngram_max == b->ngram_max;
+}
+
+/* From a text encoder of `crossrec pretrain` (crossrec/textenc.h): its bucket table becomes the text table, its
+ * residual MLP the item MLP (the same layout); the rest keeps its fresh start. */
+static cr_status init_from_encoder(cr_tower_model *m, const cr_textenc *e, const char *path, char *summary, size_t cap) {
+    cr_textenc_weights w;
+    cr_textenc_get_weights(e, &w);
+    if (w.dim != m->dim || !same_hashing(cr_textenc_hashing(e), &m->hashing)) {
+        cr_set_hint("pretrain and train with the same --dim and text buckets (default 64 and 2^16)");
+        return cr_fail(CR_ERR_ARG, "%s: the text encoder has dim %lld and %lld buckets, this run dim %lld and %lld buckets", path,
+                       (long long)w.dim, (long long)w.n_buckets, (long long)m->dim, (long long)m->hashing.n_buckets);
+    }
+    const int64_t d = m->dim;
+    memcpy(cr_slab_at(&m->params, m->t_text), w.emb, (size_t)(w.n_buckets * d) * sizeof(float));
+    const char *names[4] = {"tower.item.w0", "tower.item.b0", "tower.item.w1", "tower.item.b1"};
+    const float *src[4] = {w.w0, w.b0, w.w1, w.b1};
+    for (int k = 0; k < 4; k++) {
+        const int t = cr_slab_find(&m->params, names[k]);
+        CR_ASSERT(t >= 0 && m->params.t[t].rows * m->params.t[t].cols == (k % 2 ? d : d * d));
+        memcpy(cr_slab_at(&m->params, t), src[k], (size_t)(k % 2 ? d : d * d) * sizeof(float));
+    }
+    snprintf(summary, cap, "text table and item MLP from the text encoder %s", path);
+    return CR_OK;
+}
+
 /* Copies the parameters of the model at `path` into m. From a model of the same dataset every tensor (the
  * per-item id embeddings and the per-domain ones included); from another dataset only what does not depend on
  * its items and domains: the text table (same hashing), the item MLP and the transformer. The settings that
  * shape the tensors (dim, pooling, history length of a transformer) must agree. `summary` names the copy. */
 static cr_status init_from(cr_tower_model *m, const char *path, char *summary, size_t cap) {
+    cr_textenc *e = NULL;
+    if (cr_textenc_load(&e, path) == CR_OK) {
+        cr_status st = init_from_encoder(m, e, path, summary, cap);
+        cr_textenc_free(e);
+        return st;
+    }
     cr_tower_model *x;
     cr_status st = load_tower(&x, path, "--init");
     if (st) return st;
@@ -634,8 +669,7 @@ static cr_status init_from(cr_tower_model *m, const char *path, char *summary, s
         goto out;
     }
     const cr_text_hashing *hx = &x->hashing, *hm = &m->hashing;
-    if (hx->hash_id != hm->hash_id || hx->version != hm->version || hx->seed != hm->seed || hx->n_buckets != hm->n_buckets ||
-        hx->ngram_min != hm->ngram_min || hx->ngram_max != hm->ngram_max) {
+    if (!same_hashing(hx, hm)) {
         st = cr_fail(CR_ERR_ARG, "%s: --init model hashes text differently (%lld buckets, n-grams %d-%d, seed %u) from this run "
                      "(%lld buckets, n-grams %d-%d, seed %u)", path, (long long)hx->n_buckets, hx->ngram_min, hx->ngram_max,
                      hx->seed, (long long)hm->n_buckets, hm->ngram_min, hm->ngram_max, hm->seed);
