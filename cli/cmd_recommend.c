@@ -88,7 +88,7 @@ static cr_status output_close(output *o, cr_status st) {
 
 /* Answers n queries in batches and writes them; *unanswered counts the ones the model cannot represent. */
 static cr_status answer(const cr_rec *r, const cr_rec_query *q, const char *const *who, int64_t n, const cr_rec_options *o,
-                        output *out, out_format f, int64_t *unanswered) {
+                        output *out, out_format f, int64_t *unanswered, const cr_progress *progress) {
     const cr_dataset *d = cr_rec_dataset(r);
     const char *domain = cr_dataset_domain_name(d, o->domain);
     int64_t b = n < BATCH ? n : BATCH;
@@ -103,6 +103,7 @@ static cr_status answer(const cr_rec *r, const cr_rec_query *q, const char *cons
             *unanswered += found[j] < 0;
             st = write_list(out->f, f, d, "user", who[j0 + j], domain, items + j * o->k, scores + j * o->k, found[j]);
         }
+        cr_progress_report(progress, j0 + m, n);
     }
     cr_free(items);
     cr_free(scores);
@@ -193,7 +194,7 @@ static const cli_cmd_info recommend_info = {
 int cmd_recommend(int argc, char **argv) {
     const char *users_file = NULL, *user = NULL, *history = NULL, *domain = NULL, *format = "tsv", *out_path = "-", *data = NULL;
     int64_t k = 10, threads = 0;
-    int exclude_seen = 0;
+    int exclude_seen = 0, quiet = 0;
     const cli_opt opts[] = {
         {"users", 0, CLI_STR, &users_file, NULL, 0, "FILE", "recommend for the users of FILE's `user` column"},
         {"user", 0, CLI_STR, &user, NULL, 0, "ID", "recommend for one known user"},
@@ -205,6 +206,7 @@ int cmd_recommend(int argc, char **argv) {
         {"output", 'o', CLI_STR, &out_path, NULL, 0, "FILE", "where to write (- for standard output)"},
         {"data", 0, CLI_STR, &data, NULL, 0, "FILE", "the dataset (.crd) the model was trained on, if not where it was"},
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "threads, 0: all cores"},
+        {"quiet", 'q', CLI_FLAG, &quiet, NULL, 0, NULL, "no progress line or summary"},
         {0},
     };
     const char *pos[1];
@@ -242,8 +244,13 @@ int cmd_recommend(int argc, char **argv) {
     }
     if ((st = output_open(&out, out_path))) goto done;
     if (f == FORMAT_TSV) fprintf(out.f, "user\trank\titem\tscore\tdomain\n");
-    st = answer(r, q, ids, n, &o, &out, f, &unanswered);
+    cli_progress pr;
+    cr_progress progress = cli_progress_start(&pr, "recommend", "user", quiet || n < 2);
+    st = answer(r, q, ids, n, &o, &out, f, &unanswered, &progress);
     st = output_close(&out, st);
+    if (st || n < 2) cli_progress_end(&pr, stderr, NULL);
+    else cli_progress_end(&pr, stderr, "recommend: %lld users, top %lld in %s, in %.2f s -> %s", (long long)n, (long long)o.k, domain,
+                          cr_now() - pr.t0, strcmp(out_path, "-") ? out_path : "standard output");
     if (!st && unanswered)
         fprintf(stderr, "crossrec: %lld of %lld users cannot be represented by the %s model (%s)\n", (long long)unanswered,
                 (long long)n, cr_model_name(cr_rec_model(r)), f == FORMAT_TSV ? "no rows" : "\"error\" members");
