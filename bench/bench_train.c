@@ -347,8 +347,9 @@ int main(int argc, char **argv) {
         } else if (n_ep != epochs) {
             printf("note: %s has %d epoch rows, not %lld\n", logp, n_ep, epochs);
         }
-        if (sh("env OPENBLAS_NUM_THREADS=%lld OMP_NUM_THREADS=%lld '%s' eval '%s' '%s' --k 10 --json --threads %lld > '%s' 2>&1",
-               threads, threads, bin, crs, crm, threads, evalp)) {
+        /* the JSON alone in the file: eval's summary line goes to stderr, kept beside it */
+        if (sh("env OPENBLAS_NUM_THREADS=%lld OMP_NUM_THREADS=%lld '%s' eval '%s' '%s' --k 10 --json --threads %lld > '%s' 2> '%s.err'",
+               threads, threads, bin, crs, crm, threads, evalp, evalp)) {
             snprintf(r->note, sizeof r->note, "FAILED: crossrec eval (%s)", evalp);
             printf("crossrec eval of %s failed:\n", crm);
             print_tail(evalp, 6);
