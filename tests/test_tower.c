@@ -360,6 +360,13 @@ TEST(tower_item_vectors_user_id_bpr) {
         CHECK(!memcmp(tm->items, tm2->items, (size_t)(n_items * tm->dim) * sizeof(float)));
         CHECK_EQ(tm2->vec_dim, variant == 0 ? K : 0);
         CHECK_EQ(tm2->t_user >= 0, variant == 1);
+        if (variant == 2) {
+            /* the same run with the softmax loss ends elsewhere: the bpr loss is what trained it */
+            p.loss = NULL;
+            cr_model *soft = train_tower(d, s, &p);
+            CHECK(memcmp(tm->items, ((const cr_tower_model *)soft)->items, (size_t)(n_items * tm->dim) * sizeof(float)));
+            cr_model_free(soft);
+        }
         if (variant == 0) {
             /* the stored vectors are the unit rows of the file, and they move the item */
             double n2 = 0;

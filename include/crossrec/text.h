@@ -50,6 +50,8 @@ typedef struct {
 cr_text_hashing cr_text_default_hashing(void);
 /* NULL when h is usable, else a constant message naming the first bad field. */
 const char *cr_text_check_hashing(const cr_text_hashing *h);
+/* Whether a and b hash every text into the same buckets (every field equal; padding ignored). */
+int cr_text_hashing_equal(const cr_text_hashing *a, const cr_text_hashing *b);
 /* Records h in a file's metadata: text.hash, text.version, text.seed, text.buckets, text.ngram_min,
  * text.ngram_max (i64) and text.unicode (string, the Unicode version of utf8proc; informational).
  * CR_ERR_ARG when h is not valid (message from cr_text_check_hashing); errors of cr_filew_meta_*. */

@@ -12,6 +12,11 @@ cr_text_hashing cr_text_default_hashing(void) {
     return h;
 }
 
+int cr_text_hashing_equal(const cr_text_hashing *a, const cr_text_hashing *b) {
+    return a->hash_id == b->hash_id && a->version == b->version && a->seed == b->seed && a->n_buckets == b->n_buckets &&
+           a->ngram_min == b->ngram_min && a->ngram_max == b->ngram_max;
+}
+
 const char *cr_text_check_hashing(const cr_text_hashing *h) {
     if (h->hash_id != CR_TEXT_HASH_MURMUR3_32) return "hash_id must be CR_TEXT_HASH_MURMUR3_32 (1)";
     if (h->version < 1 || h->version > CR_TEXT_VERSION) return "version must be 1 (CR_TEXT_VERSION)";

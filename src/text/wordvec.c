@@ -841,11 +841,6 @@ done:
 
 /* ---- a hashed table seeded from the vectors ------------------------------------------------------------- */
 
-static int same_hashing(const cr_text_hashing *a, const cr_text_hashing *b) {
-    return a->hash_id == b->hash_id && a->version == b->version && a->seed == b->seed && a->n_buckets == b->n_buckets &&
-           a->ngram_min == b->ngram_min && a->ngram_max == b->ngram_max;
-}
-
 /* The token kind of a word when the tokenizer reads it as exactly one token (a CJK bigram comes with its two
  * characters), else -1. */
 static int one_token_kind(cr_text_work *w, const cr_text_hashing *h0, const char *s, int64_t len, cr_status *st) {
@@ -863,7 +858,7 @@ cr_status cr_wordvec_init_buckets(const cr_wordvec *wv, const cr_text_hashing *h
     const char *why = cr_text_check_hashing(h);
     if (why) return cr_fail(CR_ERR_ARG, "text hashing: %s", why);
     int64_t dim = wv->dim, B = h->n_buckets;
-    if (wv->info.has_subwords && same_hashing(h, &wv->info.hashing)) {
+    if (wv->info.has_subwords && cr_text_hashing_equal(h, &wv->info.hashing)) {
         memcpy(table, wv->table, (size_t)B * (size_t)dim * sizeof *table);
         if (n_set) *n_set = B;
         return CR_OK;

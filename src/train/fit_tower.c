@@ -618,17 +618,12 @@ static cr_status load_tower(cr_tower_model **out, const char *path, const char *
     return CR_OK;
 }
 
-static int same_hashing(const cr_text_hashing *a, const cr_text_hashing *b) {
-    return a->hash_id == b->hash_id && a->version == b->version && a->seed == b->seed && a->n_buckets == b->n_buckets &&
-           a->ngram_min == b->ngram_min && a->ngram_max == b->ngram_max;
-}
-
 /* From a text encoder of `crossrec pretrain` (crossrec/textenc.h): its bucket table becomes the text table, its
  * residual MLP the item MLP (the same layout); the rest keeps its fresh start. */
 static cr_status init_from_encoder(cr_tower_model *m, const cr_textenc *e, const char *path, char *summary, size_t cap) {
     cr_textenc_weights w;
     cr_textenc_get_weights(e, &w);
-    if (w.dim != m->dim || !same_hashing(cr_textenc_hashing(e), &m->hashing)) {
+    if (w.dim != m->dim || !cr_text_hashing_equal(cr_textenc_hashing(e), &m->hashing)) {
         cr_set_hint("pretrain and train with the same --dim and text buckets (default 64 and 2^16)");
         return cr_fail(CR_ERR_ARG, "%s: the text encoder has dim %lld and %lld buckets, this run dim %lld and %lld buckets", path,
                        (long long)w.dim, (long long)w.n_buckets, (long long)m->dim, (long long)m->hashing.n_buckets);
@@ -669,7 +664,7 @@ static cr_status init_from(cr_tower_model *m, const char *path, char *summary, s
         goto out;
     }
     const cr_text_hashing *hx = &x->hashing, *hm = &m->hashing;
-    if (!same_hashing(hx, hm)) {
+    if (!cr_text_hashing_equal(hx, hm)) {
         st = cr_fail(CR_ERR_ARG, "%s: --init model hashes text differently (%lld buckets, n-grams %d-%d, seed %u) from this run "
                      "(%lld buckets, n-grams %d-%d, seed %u)", path, (long long)hx->n_buckets, hx->ngram_min, hx->ngram_max,
                      hx->seed, (long long)hm->n_buckets, hm->ngram_min, hm->ngram_max, hm->seed);
