@@ -120,8 +120,8 @@ typedef struct {
     uint64_t seed;
     int64_t n_ev;               /* training events used (of the trained domain) */
     int32_t *ev;                /* (n_ev, 2) user and item of each used event (one cache line for both) */
-    int64_t *seen_ptr;          /* (n_users + 1) */
-    int32_t *seen;              /* (seen_ptr[n_users]) each user's distinct used items, ascending */
+    uint64_t *pairs;            /* (pair_mask + 1) set of the used (user, item) pairs: (u << 32 | i) + 1, 0 empty */
+    uint64_t pair_mask;         /* slots - 1, slots a power of two, at most half full */
     cr_sampler *samplers;       /* (n_domains) by the positive's domain (all domains), or (1) for domain >= 0 */
     int64_t n_samplers;
     const int32_t *item_domain; /* (n_items) */
@@ -135,22 +135,25 @@ typedef struct {
     int64_t skipped;            /* samples without an acceptable negative, all epochs */
 } bpr_fit;
 
-static int cmp_i32(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
+/* The set of used (user, item) pairs is an open-addressed table with linear probing: a membership test is
+ * one random access, which the sample pipeline prefetches (a binary search in the user's sorted item list
+ * was a chain of dependent cache misses, most of an epoch's time for users with long lists). */
+static uint64_t pair_key(int32_t u, int32_t i) { return ((uint64_t)(uint32_t)u << 32 | (uint32_t)i) + 1; }
+
+static uint64_t pair_slot(const bpr_fit *b, uint64_t key) { return (key * 0x9E3779B97F4A7C15ull >> 20) & b->pair_mask; }
+
+static int has_pair(const bpr_fit *b, int32_t u, int32_t i) {
+    uint64_t key = pair_key(u, i);
+    for (uint64_t s = pair_slot(b, key);; s = (s + 1) & b->pair_mask) {
+        if (b->pairs[s] == key) return 1;
+        if (b->pairs[s] == 0) return 0;
+    }
 }
 
-/* Whether sorted list a[0..n) holds x. Branch-free (a conditional move per halving): the lists are short and
- * the outcome of each comparison is random, so branches would mostly be mispredicted. */
-static int has_item(const int32_t *a, int64_t n, int32_t x) {
-    if (n == 0) return 0;
-    const int32_t *p = a;     /* the last element <= x is in p[0 .. len) */
-    for (int64_t len = n; len > 1;) {
-        int64_t half = len / 2;
-        p = p[half] <= x ? p + half : p;
-        len -= half;
-    }
-    return *p == x;
+static void add_pair(bpr_fit *b, int32_t u, int32_t i) {
+    uint64_t key = pair_key(u, i), s = pair_slot(b, key);
+    while (b->pairs[s] != 0 && b->pairs[s] != key) s = (s + 1) & b->pair_mask;
+    b->pairs[s] = key;
 }
 
 /* Uniform in [0, n), n >= 1. cr_rng_below is unbiased but 32-bit; beyond that the modulo bias is < 2^-31. */
@@ -172,17 +175,19 @@ static inline void prefetch(const void *x, int64_t n) {
 typedef struct {
     int64_t e;          /* the event drawn */
     int32_t u, i, j;    /* its user and item, the negative (-1: none acceptable) */
+    int32_t c;          /* the first candidate negative (table sampler) */
 } bpr_sample;
 
-/* Stages, in samples ahead of the update. Every random access of a sample (its event, the user's list of
- * items, the item's domain, three parameter rows and their moments) is a likely cache miss; each stage asks
- * for what a later one reads. The results do not depend on the depths: events and negatives come from two
- * streams, each drawn in sample order. */
-#define AHEAD_EVENT 6   /* draw the event; prefetch it */
-#define AHEAD_USER 4    /* read (u, i); prefetch the user's list offsets and the item's domain */
-#define AHEAD_LIST 2    /* prefetch the start of the user's item list */
-#define AHEAD_NEG 1     /* draw the negative; prefetch the three rows and their moments */
-#define RING 8          /* > AHEAD_EVENT, a power of two */
+/* Stages, in samples ahead of the update. Every random access of a sample (its event, the item's domain, the
+ * pair-set slots of its negatives, three parameter rows and their moments) is a likely cache miss; each stage
+ * asks for what a later one reads. The results do not depend on the depths: events and negatives come from two
+ * streams, each drawn in sample order (a sample's first candidate is drawn one stage before its redraws, and
+ * that stage runs after the previous sample's redraws). */
+#define AHEAD_EVENT 8   /* draw the event; prefetch it */
+#define AHEAD_USER 5    /* read (u, i); prefetch the item's domain */
+#define AHEAD_DRAW 3    /* draw the first candidate negative (table sampler); prefetch its pair-set slot */
+#define AHEAD_NEG 2     /* test it, redraw if needed; prefetch the three rows and their moments */
+#define RING 16          /* > AHEAD_EVENT, a power of two */
 
 /* What one worker did in an epoch. */
 typedef struct {
@@ -229,17 +234,13 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
             bpr_sample *x = &ring[s & (RING - 1)];
             x->u = b->ev[2 * x->e];
             x->i = b->ev[2 * x->e + 1];
-            prefetch(b->seen_ptr + x->u, 16);
             prefetch(b->item_domain + x->i, 4);
         }
-        s = t - (AHEAD_EVENT - AHEAD_LIST);
-        if (s >= 0 && s < n) prefetch(b->seen + b->seen_ptr[ring[s & (RING - 1)].u], 64);
+        /* the redraw stage of sample s runs before the first draw of sample s + 1: one stream, sample order */
         s = t - (AHEAD_EVENT - AHEAD_NEG);
         if (s >= 0 && s < n) {
             bpr_sample *x = &ring[s & (RING - 1)];
             const cr_sampler *smp = &b->samplers[b->domain >= 0 ? 0 : b->item_domain[x->i]];
-            const int32_t *seen = b->seen + b->seen_ptr[x->u];
-            int64_t n_seen = b->seen_ptr[x->u + 1] - b->seen_ptr[x->u];
             x->j = -1;
             if (B > 0) {
                 /* another sample's positive from the same batch, of the positive's domain and not the user's */
@@ -248,13 +249,16 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
                 for (int k = 0; k <= BPR_REDRAWS && x->j < 0; k++) {
                     int32_t c = cr_inbatch_draw(items, nb, s - first, &rneg);
                     if (c < 0) break;
-                    if (b->item_domain[c] == b->item_domain[x->i] && !has_item(seen, n_seen, c)) x->j = c;
+                    if (b->item_domain[c] == b->item_domain[x->i] && !has_pair(b, x->u, c)) x->j = c;
                 }
+            } else if (!has_pair(b, x->u, x->c)) {
+                x->j = x->c;
             }
-            /* the table sampler (also when the batch offered no acceptable negative) */
-            for (int k = 0; k <= BPR_REDRAWS && x->j < 0; k++) {
+            /* the table sampler (also when the batch offered no acceptable negative); without in-batch
+             * negatives the first of its 1 + BPR_REDRAWS candidates was drawn at AHEAD_DRAW */
+            for (int k = B > 0 ? 0 : 1; k <= BPR_REDRAWS && x->j < 0; k++) {
                 int32_t c = cr_sampler_draw(smp, &rneg);
-                if (!has_item(seen, n_seen, c)) x->j = c;
+                if (!has_pair(b, x->u, c)) x->j = c;
             }
             if (x->j >= 0) {
                 int64_t off[3] = {user_off + (int64_t)x->u * dim, item_off + (int64_t)x->i * dim, item_off + (int64_t)x->j * dim};
@@ -264,6 +268,12 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
                         if (moment[q]) prefetch(moment[q] + off[k], row_bytes);
                 }
             }
+        }
+        s = t - (AHEAD_EVENT - AHEAD_DRAW);
+        if (B == 0 && s >= 0 && s < n) {
+            bpr_sample *x = &ring[s & (RING - 1)];
+            x->c = cr_sampler_draw(&b->samplers[b->domain >= 0 ? 0 : b->item_domain[x->i]], &rneg);
+            prefetch(b->pairs + pair_slot(b, pair_key(x->u, x->c)), 8);
         }
         s = t - AHEAD_EVENT;
         if (s >= 0) {
@@ -322,8 +332,7 @@ static const cr_model *bpr_model(cr_fit *f) { return &((bpr_fit *)f)->m->base; }
 static void bpr_fit_free(bpr_fit *b) {
     cr_opt_free(&b->opt);
     cr_free(b->ev);
-    cr_free(b->seen_ptr);
-    cr_free(b->seen);
+    cr_free(b->pairs);
     if (b->samplers)
         for (int64_t t = 0; t < b->n_samplers; t++) cr_sampler_free(&b->samplers[t]);
     cr_free(b->samplers);
@@ -337,7 +346,7 @@ static int domain_used(const bpr_fit *b, int32_t t) {
     return (b->domain < 0 || t == b->domain) && (!b->weight || b->weight[t] > 0);
 }
 
-/* The used events, each user's distinct used items (sorted), user_known, and one sampler per domain that has
+/* The used events, the set of their (user, item) pairs, user_known, and one sampler per domain that has
  * positives. */
 static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha) {
     int64_t n_users = v->n_users, n = 0;
@@ -346,8 +355,10 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
         if (domain_used(b, v->item_domain[v->user_items[e]])) n++;
     b->n_ev = n;
     b->ev = cr_malloc(((size_t)n + 1) * 2 * sizeof *b->ev);
-    b->seen_ptr = cr_malloc(((size_t)n_users + 1) * sizeof *b->seen_ptr);
-    b->seen = cr_malloc(((size_t)n + 1) * sizeof *b->seen);
+    uint64_t slots = 16;
+    while (slots < 2 * (uint64_t)n) slots *= 2;
+    b->pair_mask = slots - 1;
+    b->pairs = cr_calloc(slots, sizeof *b->pairs);
     b->n_samplers = dom >= 0 ? 1 : v->n_domains;
     b->samplers = cr_calloc((size_t)b->n_samplers + 1, sizeof *b->samplers);
     b->grad = cr_malloc((size_t)(3 * b->m->dim * b->workers) * sizeof *b->grad);
@@ -356,12 +367,11 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
         b->batch_items = cr_malloc((size_t)(2 * b->inbatch * b->workers) * sizeof *b->batch_items);
         if (!b->batch_ev || !b->batch_items) return cr_fail(CR_ERR_NOMEM, "out of memory for in-batch buffers");
     }
-    if (!b->ev || !b->seen_ptr || !b->seen || !b->samplers || !b->grad)
+    if (!b->ev || !b->pairs || !b->samplers || !b->grad)
         return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr (%lld training events)", (long long)n);
     uint8_t *has_pos = cr_calloc((size_t)b->n_samplers + 1, 1);    /* (n_samplers) a domain has positives */
     if (!has_pos) return cr_fail(CR_ERR_NOMEM, "out of memory preparing bpr");
-    int64_t at = 0, ns = 0;
-    b->seen_ptr[0] = 0;
+    int64_t at = 0;
     for (int64_t u = 0; u < n_users; u++) {
         int64_t first = at;
         for (int64_t e = v->user_ptr[u]; e < v->user_ptr[u + 1]; e++) {
@@ -369,16 +379,11 @@ static cr_status bpr_prepare(bpr_fit *b, const cr_interactions *v, double alpha)
             if (!domain_used(b, v->item_domain[i])) continue;
             b->ev[2 * at] = (int32_t)u;
             b->ev[2 * at + 1] = i;
-            b->seen[at] = i;
+            add_pair(b, (int32_t)u, i);
             has_pos[dom >= 0 ? 0 : v->item_domain[i]] = 1;
             at++;
         }
         b->m->user_known[u] = at > first;
-        /* sort and deduplicate the user's items in place, packing them to b->seen + ns */
-        qsort(b->seen + first, (size_t)(at - first), sizeof *b->seen, cmp_i32);
-        for (int64_t k = first; k < at; k++)
-            if (k == first || b->seen[k] != b->seen[k - 1]) b->seen[ns++] = b->seen[k];
-        b->seen_ptr[u + 1] = ns;
     }
     cr_status st = CR_OK;
     for (int64_t t = 0; t < b->n_samplers && !st; t++)
