@@ -59,20 +59,26 @@
 #define BPR_DEFAULT_LR 0.05
 #define BPR_INIT_STD 0.1
 
-float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
-                  float *restrict gu, float *restrict gi, float *restrict gj) {
+/* The margin x = <p_u, q_i - q_j>, its c = sigmoid(-x) and the loss softplus(-x). Not inlined, so that the
+ * reduction's order, and with it every bit of x, is the same in cr_bpr_grad and in sgd_pair_step. */
+__attribute__((noinline)) static float bpr_margin(const float *restrict pu, const float *restrict qi, const float *restrict qj,
+                                                  int64_t dim, float *c_out) {
     float x = 0.0f;
     CR_OMP(omp simd reduction(+ : x))
     for (int64_t k = 0; k < dim; k++) x += pu[k] * (qi[k] - qj[k]);
     /* From e = exp(-|x|) <= 1 nothing overflows: c = sigmoid(-x), loss = log(1 + exp(-x)) = softplus(-x). */
-    float e = expf(-fabsf(x)), c, loss;
+    float e = expf(-fabsf(x));
     if (x >= 0) {
-        c = e / (1.0f + e);
-        loss = log1pf(e);
-    } else {
-        c = 1.0f / (1.0f + e);
-        loss = -x + log1pf(e);
+        *c_out = e / (1.0f + e);
+        return log1pf(e);
     }
+    *c_out = 1.0f / (1.0f + e);
+    return -x + log1pf(e);
+}
+
+float cr_bpr_grad(const float *restrict pu, const float *restrict qi, const float *restrict qj, int64_t dim,
+                  float *restrict gu, float *restrict gi, float *restrict gj) {
+    float c, loss = bpr_margin(pu, qi, qj, dim, &c);
     CR_OMP(omp simd)
     for (int64_t k = 0; k < dim; k++) {
         gu[k] = -c * (qi[k] - qj[k]);
@@ -103,6 +109,34 @@ static inline float pair_step(cr_optimizer *o, cr_slab *P, int64_t ou, int64_t o
     cr_opt_update(o, P, ou, gu, dim, lr);
     cr_opt_update(o, P, oi, gi, dim, lr);
     cr_opt_update(o, P, oj, gj, dim, lr);
+    return l;
+}
+
+/* pair_step for plain SGD in one pass over the three rows, without gradient buffers: the same operations on the
+ * same values as cr_bpr_grad followed by cr_opt_update's SGD case, so the same bits (the rows are distinct: j is
+ * never the user's item i, and p_u lives in another tensor). */
+static inline float sgd_pair_step(cr_slab *P, int64_t ou, int64_t oi, int64_t oj, int64_t dim, float w, float lr, float wd) {
+    float *restrict pu = P->data + ou, *restrict qi = P->data + oi, *restrict qj = P->data + oj;
+    float c, l = bpr_margin(pu, qi, qj, dim, &c);
+    if (w != 1.0f) {
+        CR_OMP(omp simd)
+        for (int64_t k = 0; k < dim; k++) {
+            float u = pu[k], a = qi[k], b = qj[k];
+            float gu = -c * (a - b) * w, ga = -c * u * w, gb = c * u * w;
+            pu[k] = u - lr * (gu + wd * u);
+            qi[k] = a - lr * (ga + wd * a);
+            qj[k] = b - lr * (gb + wd * b);
+        }
+    } else {
+        CR_OMP(omp simd)
+        for (int64_t k = 0; k < dim; k++) {
+            float u = pu[k], a = qi[k], b = qj[k];
+            float gu = -c * (a - b), ga = -c * u, gb = c * u;
+            pu[k] = u - lr * (gu + wd * u);
+            qi[k] = a - lr * (ga + wd * a);
+            qj[k] = b - lr * (gb + wd * b);
+        }
+    }
     return l;
 }
 
@@ -209,6 +243,8 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
     double total = 0.0, used = 0.0;
     int64_t skipped = 0, applied = 0;
     const int step_mode = b->workers <= 1 ? STEP_OWN : b->opt.p.kind == CR_OPT_ADAM ? STEP_SHARED : STEP_CALLER;
+    const int sgd = b->opt.p.kind == CR_OPT_SGD;
+    const float wd = b->opt.p.weight_decay;
     /* at time t, sample t is drawn and sample t - AHEAD_EVENT is applied */
     for (int64_t t = 0; t < n + AHEAD_EVENT; t++) {
         if (t < n) {
@@ -284,7 +320,13 @@ static void bpr_run(bpr_fit *b, int64_t n, cr_rng *rev_in, cr_rng *rneg_in, floa
             }
             int64_t ou = user_off + (int64_t)x->u * dim, oi = item_off + (int64_t)x->i * dim, oj = item_off + (int64_t)x->j * dim;
             float w = b->weight ? b->weight[b->item_domain[x->i]] : 1.0f;
-            float l = pair_step(&b->opt, P, ou, oi, oj, dim, w, b->lr, grad, step_mode);
+            float l;
+            if (sgd) {
+                if (step_mode == STEP_OWN) cr_opt_step(&b->opt);
+                l = sgd_pair_step(P, ou, oi, oj, dim, w, b->lr, wd);
+            } else {
+                l = pair_step(&b->opt, P, ou, oi, oj, dim, w, b->lr, grad, step_mode);
+            }
             total += (double)w * l;
             used += w;
             applied++;
