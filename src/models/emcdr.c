@@ -227,9 +227,14 @@ static cr_status emcdr_load(cr_model **out, cr_file *f, const char *path, const 
                      (long long)base->n_domains - 1);
         goto fail;
     }
-    /* Lay out an empty model of these shapes first: its tensors give the expected count of every array. Counts
-     * are < INT32_MAX (model.c) and dim, hidden <= 8192, so no product overflows; with the shapes checked above,
-     * only CR_ERR_NOMEM can stop cr_emcdr_new. */
+    /* The file must hold the per-user and per-item arrays these counts ask for before memory is laid out for
+     * them: a small damaged or crafted file must not make the loader allocate gigabytes. Then an empty model of
+     * these shapes gives the expected count of every array. Counts are < INT32_MAX (model.c) and dim, hidden
+     * <= 8192, so no product overflows; with the shapes checked, only CR_ERR_NOMEM can stop cr_emcdr_new. */
+    const void *a;
+    if ((st = cr_file_get_array(f, "emcdr.user", CR_DT_F32, base->n_users * dim, &a, NULL)) ||
+        (st = cr_file_get_array(f, "emcdr.item", CR_DT_F32, base->n_items * dim, &a, NULL)))
+        goto fail;
     if ((st = cr_emcdr_new(&m, base->n_users, base->n_items, base->n_domains, dim, hidden, (int32_t)domain))) goto fail;
     if ((st = cr_slab_load_arrays(f, path, &m->factors, factor_names)) || (st = cr_slab_load_arrays(f, path, &m->map, NULL)) ||
         (st = cr_load_known(f, path, "emcdr.user_known", m->tgt_known, base->n_users)) ||

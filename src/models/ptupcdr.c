@@ -211,8 +211,14 @@ static cr_status ptupcdr_load(cr_model **out, cr_file *f, const char *path, cons
                      (long long)base->n_domains - 1);
         goto fail;
     }
-    /* an empty model of these shapes gives the expected size of every array; with the shapes checked, only
-     * CR_ERR_NOMEM can stop cr_ptupcdr_new */
+    /* The file must hold the per-user and per-item arrays these counts ask for before memory is laid out for
+     * them (a small damaged or crafted file must not make the loader allocate gigabytes); then an empty model of
+     * these shapes gives the expected size of every array; with the shapes checked, only CR_ERR_NOMEM can stop
+     * cr_ptupcdr_new. */
+    const void *a;
+    if ((st = cr_file_get_array(f, "ptupcdr.user", CR_DT_F32, base->n_users * dim, &a, NULL)) ||
+        (st = cr_file_get_array(f, "ptupcdr.item", CR_DT_F32, base->n_items * dim, &a, NULL)))
+        goto fail;
     if ((st = cr_ptupcdr_new(&m, base->n_users, base->n_items, base->n_domains, dim, (int32_t)domain))) goto fail;
     if ((st = cr_slab_load_arrays(f, path, &m->factors, factor_names)) || (st = cr_slab_load_arrays(f, path, &m->nets, NULL)) ||
         (st = cr_load_known(f, path, "ptupcdr.user_known", m->tgt_known, base->n_users)) ||

@@ -398,6 +398,18 @@ static cr_status tower_load(cr_model **out, cr_file *f, const char *path, const 
                      (long long)dim, (long long)hist_len, pool_name, temperature);
         goto fail;
     }
+    /* The file must hold the arrays the counts ask for before memory is laid out for them: a small damaged or
+     * crafted file must not make the loader allocate gigabytes. */
+    if (vec_dim < 0 || vec_dim > CR_TOWER_MAX_VEC_DIM) {
+        st = cr_fail(CR_ERR_FORMAT, "%s: tower.vec_dim = %lld is outside 0..%d", path, (long long)vec_dim, CR_TOWER_MAX_VEC_DIM);
+        goto fail;
+    }
+    if ((st = cr_file_get_array(f, "tower.id", CR_DT_F32, base->n_items * dim, &a, NULL)) ||
+        (st = cr_file_get_array(f, "tower.text", CR_DT_F32, h.n_buckets * dim, &a, NULL)) ||
+        (st = cr_file_get_array(f, "tower.head.w", CR_DT_F32, base->n_domains * dim * dim, &a, NULL)) ||
+        (user_id && (st = cr_file_get_array(f, "tower.user", CR_DT_F32, base->n_users * dim, &a, NULL))) ||
+        (vec_dim && (st = cr_file_get_array(f, "tower.item_vec", CR_DT_F32, base->n_items * vec_dim, &a, NULL))))
+        goto fail;
     if ((st = cr_tower_new(&m, base->n_users, base->n_items, base->n_domains, dim, pool, hist_len, h.n_buckets, nnz, vec_dim,
                            user_id != 0))) {
         if (st == CR_ERR_ARG) st = CR_ERR_FORMAT, cr_errmsg_prefix("%s", path);
