@@ -531,10 +531,14 @@ cr_status cr_textenc_load(cr_textenc **out, const char *path) {
                      (long long)tdim);
         goto fail;
     }
-    if ((st = cr_textenc_new(&e, &h, dim, per_item, tdim))) goto fail;
+    /* the file must hold the bucket table the settings ask for before memory is laid out for it (a small
+     * damaged or crafted file must not make the loader allocate gigabytes) */
     const void *a;
-    if ((st = cr_file_get_array(f, "textenc.df", CR_DT_I32, h.n_buckets, &a, NULL))) goto fail;
+    if ((st = cr_file_get_array(f, "textenc.emb", CR_DT_F32, h.n_buckets * dim, &a, NULL)) ||
+        (st = cr_file_get_array(f, "textenc.df", CR_DT_I32, h.n_buckets, &a, NULL)))
+        goto fail;
     const int32_t *df = a;
+    if ((st = cr_textenc_new(&e, &h, dim, per_item, tdim))) goto fail;
     for (int64_t b = 0; b < h.n_buckets; b++)
         if (df[b] < 0 || df[b] > n_docs) {
             st = cr_fail(CR_ERR_FORMAT, "%s: textenc.df[%lld] = %d is outside 0..%lld (the document count)", path, (long long)b,
