@@ -141,7 +141,8 @@ build-bench: build-all $(BENCH_BIN)
 # of its kept corpus (tests/fuzz/corpus/fuzz_NAME, replayed by `make test`); a crash is saved there as
 # crasher-* to be kept. FUZZ_MERGE=1 also merges new coverage into the kept corpus.
 FUZZ_BUILD := build/fuzz
-FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
+FUZZ_FLAGS := -DCR_FUZZ_LIBFUZZER -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 # The web page is built into page.o by the assembler's .incbin (src/serve/page.c), which -MMD does not see.

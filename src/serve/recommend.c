@@ -284,7 +284,8 @@ static cr_status chunk_by_score(const cr_rec *r, chunk_ws *w, int64_t n, const c
             continue;
         }
         const float *s = w->buf + j * n_cand;
-        const int32_t *ex = w->ex + w->ex_ptr[j], *ex_end = w->ex + w->ex_ptr[j + 1];
+        /* w->ex stays NULL until some row has a seen item: no offset may be added to it then */
+        const int32_t *ex = w->ex ? w->ex + w->ex_ptr[j] : NULL, *ex_end = w->ex ? w->ex + w->ex_ptr[j + 1] : NULL;
         cr_topk_reset(&w->heap);
         /* candidates and seen items are both ascending: one merge skips the seen ones */
         for (int64_t c = 0; c < n_cand; c++) {
