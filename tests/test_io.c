@@ -335,6 +335,22 @@ TEST(io_version_and_kind) {
     CHECK_STATUS(cr_file_open(&f, path, "CRM", 2), CR_ERR_VERSION);
     CHECK(f == NULL);
     CHECK_CONTAINS(cr_errmsg(), "v3.crm: file version 3 is newer than this crossrec supports (2); upgrade crossrec");
+    CHECK(!strstr(cr_errmsg(), "damaged"));
+    /* a version 1 file whose version bits are flipped to 3 (the corruption campaign's case): the message says it
+     * may be damage rather than a newer writer */
+    CHECK_OK(cr_filew_new(&w, "CRM", 1));
+    const char *v1 = cr_test_path("v1.crm");
+    CHECK_OK(cr_filew_commit(w, v1));
+    cr_filew_free(w);
+    size_t len;
+    char *bytes = cr_test_read(v1, &len);
+    CHECK(bytes && bytes[8] == 1);
+    bytes[8] = 3;
+    v1 = cr_test_write("v1.crm", bytes, (long)len);
+    free(bytes);
+    CHECK_STATUS(cr_file_open(&f, v1, "CRM", 2), CR_ERR_VERSION);
+    CHECK_CONTAINS(cr_errmsg(), "v1.crm: file version 3 is newer than this crossrec supports (2); upgrade crossrec (unless the "
+                                "file is damaged: its checksum does not match)");
     CHECK_STATUS(cr_file_open(&f, path, "CRD", 3), CR_ERR_FORMAT);
     CHECK_CONTAINS(cr_errmsg(), "is a crossrec CRM file, expected CRD");
     CHECK_OK(cr_file_open(&f, path, "CRM", 3));

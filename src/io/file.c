@@ -501,10 +501,13 @@ static cr_status check_header(cr_file *f, const char *kind, uint32_t max_version
         return cr_fail(CR_ERR_FORMAT, "%s: is a crossrec %s file, expected %s", name, f->kind, kind);
     f->version = get_u32(b + 8);
     if (f->version == 0) return cr_fail(CR_ERR_FORMAT, "%s: bad file version 0", name);
-    /* Before the CRC: a newer writer may have changed what follows, and "upgrade" is the useful message. */
-    if (f->version > max_version)
-        return cr_fail(CR_ERR_VERSION, "%s: file version %u is newer than this crossrec supports (%u); upgrade crossrec",
-                       name, f->version, max_version);
+    /* Before the CRC: a newer writer may have changed what follows, and "upgrade" is the useful message; but a
+     * flipped bit in the version looks the same, so say so when the checksum (as this version lays it out) fails. */
+    if (f->version > max_version) {
+        int damaged = memcmp(b + f->size - 4, "CEND", 4) || get_u32(b + f->size - TRAILER_SIZE) != cr_crc32c(0, b, f->size - TRAILER_SIZE);
+        return cr_fail(CR_ERR_VERSION, "%s: file version %u is newer than this crossrec supports (%u); upgrade crossrec%s", name,
+                       f->version, max_version, damaged ? " (unless the file is damaged: its checksum does not match)" : "");
+    }
     uint32_t header_size = get_u32(b + 12);
     if (header_size != HEADER_SIZE)
         return cr_fail(CR_ERR_FORMAT, "%s: header size %u, expected %u", name, header_size, HEADER_SIZE);
