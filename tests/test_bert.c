@@ -36,6 +36,26 @@ static cr_status st_parse(const char *header, size_t data_len) {
     return st;
 }
 
+/* A failed allocation inside jansson is CR_ERR_NOMEM, not a malformed header (jansson reports some of them as
+ * syntax errors). */
+TEST(safetensors_alloc_failures_are_nomem) {
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\"},\"weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                    "\"bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}";
+    int64_t n;
+    for (n = 1; n < 10000; n++) {
+        cr_alloc_fail_nth(n);
+        cr_status st = st_parse(h, 12);
+        int hit = cr_alloc_fault_hit();
+        cr_alloc_fail_nth(0);
+        if (!hit) {
+            CHECK_OK(st);
+            break;
+        }
+        CHECK_MSG(st == CR_ERR_NOMEM, "failing allocation %lld gave %s: %s", (long long)n, cr_status_str(st), cr_errmsg());
+    }
+    CHECK(n > 5);
+}
+
 TEST(safetensors_good) {
     const char *h = "{\"__metadata__\":{\"format\":\"pt\"},"
                     "\"b\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[8,32]},"

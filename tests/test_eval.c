@@ -152,6 +152,35 @@ TEST(eval_unrepresented_users_and_each_pair_scored_once) {
     cr_dataset_free(d);
 }
 
+/* Every allocation of an evaluation can fail: the result is CR_ERR_NOMEM with a message, never a report with a
+ * metric left NaN (the Gini's sorted copy failed silently before). */
+TEST(eval_alloc_failures_are_reported) {
+    cr_dataset *d = synth_dataset("evalfault", 120, 60, 1500, 2);
+    cr_split *s = cr_test_cold_split(d, 1, 0.4);
+    probe_model pm = make_probe(d);
+    cr_eval_params ep = cr_eval_default_params();
+    ep.threads = 1;
+    int64_t n;
+    for (n = 1; n < 100000; n++) {
+        cr_eval_result *r = NULL;
+        cr_alloc_fail_nth(n);
+        cr_status st = cr_evaluate(s, &pm.base, &ep, &r);
+        int hit = cr_alloc_fault_hit();
+        cr_alloc_fail_nth(0);
+        if (!hit) {
+            CHECK_OK(st);
+            for (int q = 0; q < r->n_k; q++) CHECK(!isnan(r->gini[q]));
+            cr_eval_result_free(r);
+            break;
+        }
+        CHECK_MSG(st == CR_ERR_NOMEM && r == NULL && cr_errmsg()[0], "failing allocation %lld gave %s: %s", (long long)n,
+                  cr_status_str(st), cr_errmsg());
+    }
+    CHECK(n > 10);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
 TEST(eval_seen_items_excluded_unless_keep_seen) {
     cr_dataset *d = synth_dataset("seen", 200, 100, 3000, 1);
     cr_split_params sp = cr_split_default_params();

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -334,6 +335,22 @@ TEST(io_version_and_kind) {
     CHECK_STATUS(cr_file_open(&f, path, "CRM", 2), CR_ERR_VERSION);
     CHECK(f == NULL);
     CHECK_CONTAINS(cr_errmsg(), "v3.crm: file version 3 is newer than this crossrec supports (2); upgrade crossrec");
+    CHECK(!strstr(cr_errmsg(), "damaged"));
+    /* a version 1 file whose version bits are flipped to 3 (the corruption campaign's case): the message says it
+     * may be damage rather than a newer writer */
+    CHECK_OK(cr_filew_new(&w, "CRM", 1));
+    const char *v1 = cr_test_path("v1.crm");
+    CHECK_OK(cr_filew_commit(w, v1));
+    cr_filew_free(w);
+    size_t len;
+    char *bytes = cr_test_read(v1, &len);
+    CHECK(bytes && bytes[8] == 1);
+    bytes[8] = 3;
+    v1 = cr_test_write("v1.crm", bytes, (long)len);
+    free(bytes);
+    CHECK_STATUS(cr_file_open(&f, v1, "CRM", 2), CR_ERR_VERSION);
+    CHECK_CONTAINS(cr_errmsg(), "v1.crm: file version 3 is newer than this crossrec supports (2); upgrade crossrec (unless the "
+                                "file is damaged: its checksum does not match)");
     CHECK_STATUS(cr_file_open(&f, path, "CRD", 3), CR_ERR_FORMAT);
     CHECK_CONTAINS(cr_errmsg(), "is a crossrec CRM file, expected CRD");
     CHECK_OK(cr_file_open(&f, path, "CRM", 3));
@@ -689,6 +706,51 @@ TEST(io_commit_replaces_existing) {
     struct stat sb;
     CHECK(stat(path, &sb) == 0);
     CHECK_EQ(sb.st_mode & 0777, 0666 & ~mask);
+}
+
+/* A writer killed before its rename leaves PATH.tmp.PID.N; the next write of PATH removes those of processes
+ * that no longer run, and only those: not a live process's (ours), not another target's, not other names. */
+TEST(io_commit_removes_temps_of_dead_writers) {
+    char dir[512], path[600], name[700];
+    snprintf(dir, sizeof dir, "%s", make_dir("stale"));
+    snprintf(path, sizeof path, "%s/m.crm", dir);
+    pid_t dead = fork();        /* a PID that no longer runs: a child that has exited and been reaped */
+    if (dead == 0) _exit(0);
+    CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead);
+    const char *kept[] = {"m.crm.tmp.%ld.0", "other.crm.tmp.%ld.0", "m.crm.tmp.abc%ld", "m.crm.tmp.%ld"};
+    long kept_pid[] = {(long)getpid(), (long)dead, 0, (long)dead};
+    for (int k = 0; k < 4; k++) {
+        char base[64];
+        snprintf(base, sizeof base, kept[k], kept_pid[k]);
+        snprintf(name, sizeof name, "stale/%s", base);
+        cr_test_write(name, "x", 1);
+    }
+    for (int n = 0; n < 3; n++) {
+        snprintf(name, sizeof name, "stale/m.crm.tmp.%ld.%d", (long)dead, n);
+        cr_test_write(name, "partial", -1);
+    }
+    CHECK_EQ(count_tmp_files(dir), 7);
+    const uint8_t bytes[4] = {1, 2, 3, 4};
+    for (int k = 0; k < 2; k++) {       /* both writers sweep: the container's and cr_write_atomic */
+        if (k == 0) {
+            cr_filew *w;
+            CHECK_OK(cr_filew_new(&w, "CRM", 1));
+            CHECK_OK(cr_filew_commit(w, path));
+            cr_filew_free(w);
+        } else {
+            for (int n = 0; n < 2; n++) {
+                snprintf(name, sizeof name, "stale/m.crm.tmp.%ld.%d", (long)dead, 10 + n);
+                cr_test_write(name, "partial", -1);
+            }
+            cr_span part = {bytes, sizeof bytes};
+            CHECK_OK(cr_write_atomic(path, &part, 1));
+        }
+        CHECK_EQ(count_tmp_files(dir), 4);   /* the live process's, the other target's, the two without PID.N */
+        snprintf(name, sizeof name, "%s/m.crm.tmp.%ld.0", dir, (long)getpid());
+        CHECK(cr_test_file_exists(name));
+        snprintf(name, sizeof name, "%s/other.crm.tmp.%ld.0", dir, (long)dead);
+        CHECK(cr_test_file_exists(name));
+    }
 }
 
 /* ---- allocation failures ---- */

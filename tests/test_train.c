@@ -492,6 +492,7 @@ typedef struct {
     int64_t n_levels;
     int64_t epochs_called, model_calls;
     int64_t fail_at;
+    int model_nomem;        /* the model callback runs out of memory (returns NULL with a NOMEM message) */
 } script_fit;
 
 static cr_status script_epoch(cr_fit *f, int64_t epoch, double *loss) {
@@ -509,6 +510,10 @@ static cr_status script_epoch(cr_fit *f, int64_t epoch, double *loss) {
 static const cr_model *script_model_of(cr_fit *f) {
     script_fit *sf = (script_fit *)f;
     sf->model_calls++;
+    if (sf->model_nomem) {
+        cr_fail(CR_ERR_NOMEM, "scripted: out of memory refreshing the model");
+        return NULL;
+    }
     return &sf->model.base;
 }
 
@@ -780,6 +785,14 @@ TEST(train_loop_errors_free_everything) {
     CHECK_EQ(rep.epochs_run, 2);
     double want[2] = {1.0 / (double)g_nv, 2.0 / (double)g_nv};
     check_log(lp.log_path, 2, want);
+    script_fit_free(&sf);
+
+    /* a model callback out of memory: CR_ERR_NOMEM with its message (was CR_ERR_ARG "gave no model") */
+    script_fit_init(&sf, g_split, levels, 4);
+    sf.model_nomem = 1;
+    CHECK_STATUS(cr_train_loop(&sf.fit, g_split, &lp, NULL, &rep), CR_ERR_NOMEM);
+    CHECK_CONTAINS(cr_errmsg(), "scripted: out of memory");
+    CHECK_EQ(rep.epochs_run, 0);
     script_fit_free(&sf);
 
     /* a log that cannot be created: CR_ERR_IO naming it, before any epoch */

@@ -88,6 +88,12 @@ int64_t cr_table_line(const cr_table *t);           /* 1-based line where the la
 /* Bytes read from the file so far (compressed ones for gzip; 0 for a memory table): progress against its size. */
 int64_t cr_table_bytes_in(const cr_table *t);
 
+/* Whether an allocation made by jansson on the calling thread failed since the last call (which this call clears).
+ * jansson allocates through cr_malloc (set up by this library before main) and reports some allocation failures as
+ * syntax errors ("string or '}' expected"): a JSON parser calls this before json_loads, and after a failed one to
+ * answer CR_ERR_NOMEM rather than blame the input. */
+int cr_json_alloc_failed(void);
+
 /* Number parsing used by all readers: decimal integers (optionally with a fraction, truncated toward
  * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number
  * (*out untouched): no spaces, no hex, no inf/nan, and -1 on overflow (int64; float beyond FLT_MAX). Floats

@@ -88,7 +88,9 @@ void cr_topk_free(cr_topk *t);
 double cr_coverage(const int64_t *exposure, int64_t n_items);   /* share of items shown at least once */
 /* Gini over exposure ascending x_1..x_n: sum_i (2i - n - 1) x_i / (n sum x); 0 if n or sum x is 0; all on one
  * item gives (n - 1)/n. Sorts a copy: NAN (with a CR_ERR_NOMEM message) if that cannot be allocated. */
-double cr_gini(const int64_t *exposure, int64_t n_items);       /* 0 = equal exposure, -> 1 = concentrated */
+double cr_gini(const int64_t *exposure, int64_t n_items);       /* 0 = equal exposure, -> 1 = concentrated;
+                                                                   NaN with a CR_ERR_NOMEM message when its
+                                                                   sorted copy cannot be allocated */
 /* Novelty of a list: mean of -log2((pop(i) + 1) / (n_users + 1)), pop = training users of the item. */
 double cr_novelty(const int32_t *items, int64_t n, const int64_t *item_pop, int64_t n_users);
 /* Intra-list diversity: mean over pairs of 1 - cosine of the items' sparse vectors (CSR: vec_ptr, vec_idx

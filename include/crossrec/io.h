@@ -17,8 +17,10 @@
  *   ...        array data, each starting at a 64-byte aligned offset
  *   file_size-8: u32 crc32c of bytes [0, file_size-8), u32 "CEND"
  *
- * All integers little-endian. Writers build the file in a temp file next to the target, fsync it, rename it
- * over the target and fsync the directory, so a crash leaves either the old file or the complete new one.
+ * All integers little-endian. Writers build the file in a temp file next to the target (PATH.tmp.PID.N), fsync
+ * it, rename it over the target and fsync the directory, so a crash leaves either the old file or the complete
+ * new one. A writer killed before its rename leaves its temp file; the next write of the same target removes
+ * the temp files of processes that no longer run (logged), so repeated crashes do not fill the disk.
  * Readers mmap the file read-only, verify the CRC and every count, offset and size against the file size
  * before handing out any pointer, and never read out of bounds. */
 #ifndef CROSSREC_IO_H

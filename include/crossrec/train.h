@@ -136,7 +136,8 @@ typedef struct cr_fit cr_fit;
 struct cr_fit {
     /* One pass over the training data (epoch: 0-based index); returns the mean loss. */
     cr_status (*epoch)(cr_fit *f, int64_t epoch, double *loss);
-    /* The model as it is now (borrowed; valid until the next epoch), for validation. */
+    /* The model as it is now (borrowed; valid until the next epoch), for validation; NULL when bringing it up
+     * to date ran out of memory, after setting a CR_ERR_NOMEM message (the loop returns CR_ERR_NOMEM). */
     const cr_model *(*model)(cr_fit *f);
     /* Parameters to keep from the best epoch (the model reads them): copied after an improving epoch and
      * restored at the end. NULL: keep the last epoch. */

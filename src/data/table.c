@@ -145,6 +145,12 @@ static void *json_alloc(size_t n) {
 
 __attribute__((constructor)) static void json_alloc_setup(void) { json_set_alloc_funcs(json_alloc, cr_free); }
 
+int cr_json_alloc_failed(void) {
+    int failed = json_alloc_failed;
+    json_alloc_failed = 0;
+    return failed;
+}
+
 /* ---- the line buffer ----------------------------------------------------------------------------- */
 
 /* Moves the unconsumed bytes to the front and reads more behind them (at least one byte, or eof). */

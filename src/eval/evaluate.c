@@ -680,8 +680,10 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
         for (int64_t c = 0; c < ev.n_cand; c++) cand_exp[c] = exposure[q * ev.n_items + ev.cand[c]];
         r->coverage[q] = cr_coverage(cand_exp, ev.n_cand);
         r->gini[q] = cr_gini(cand_exp, ev.n_cand);
+        if (isnan(r->gini[q])) st = CR_ERR_NOMEM;      /* its scratch; the message is set */
     }
     cr_free(cand_exp);
+    if (st) goto done;
     r->n_user_groups = 7;
     r->n_item_groups = 3;
     for (int k = 0; k < 7; k++) {

@@ -5,8 +5,8 @@
  *
  * Writer: cr_filew keeps copies of metadata and borrowed pointers to array data; cr_filew_commit lays the file
  * out (metadata at 64, table right after it, each array at the next 64-byte boundary, trailer at the next
- * 8-byte boundary), streams it through a buffer into a temp file next to the target while folding every byte
- * into the CRC, then fsync + rename + fsync(dir). The same inputs always give the same bytes.
+ * 8-byte boundary), streams it through a buffer into a temp file next to the target (path_impl.h) while folding
+ * every byte into the CRC, then fsync + rename + fsync(dir). The same inputs always give the same bytes.
  *
  * Reader: cr_file maps the file read-only (or borrows a caller buffer) and checks magic, version, sizes, the
  * CRC, and then every count and offset with arithmetic that cannot overflow, before any pointer is handed out.
@@ -16,6 +16,8 @@
  * A file truncated by another process while mapped can still raise SIGBUS; that is outside what a reader can
  * check. */
 #include "crossrec/io.h"
+
+#include "path_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -369,22 +371,6 @@ static int write_body(bufw *b, const cr_filew *w, const layout *L) {
     return raw_write(b, t, sizeof t);
 }
 
-/* umask(2) can only be read by changing it, which races with other threads creating files; Linux reports it
- * in /proc/self/status. Falls back to the usual 022. */
-static mode_t current_umask(void) {
-    mode_t mask = 022;
-    FILE *f = fopen("/proc/self/status", "re");
-    if (!f) return mask;
-    char line[256];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "Umask:", 6)) {
-            mask = (mode_t)strtol(line + 6, NULL, 8) & 0777;
-            break;
-        }
-    fclose(f);
-    return mask;
-}
-
 /* After the rename the new file is complete and in place; syncing the directory only makes the rename
  * itself survive a power cut. Some file systems refuse to sync directories, so failure here is a warning. */
 static void sync_dir(const char *path) {
@@ -405,9 +391,9 @@ cr_status cr_filew_commit(cr_filew *w, const char *path) {
     cr_status st = CR_OK;
     layout L = {0};
     bufw b = {.fd = -1};
-    size_t plen = strlen(path);
-    char *tmp = cr_malloc(plen + sizeof ".tmp.XXXXXX");
-    if (tmp) tmp[0] = '\0';   /* empty until mkstemp has created a file that failure must remove */
+    size_t tmp_cap = strlen(path) + CR_TMP_SUFFIX_MAX + 1;
+    char *tmp = cr_malloc(tmp_cap);
+    if (tmp) tmp[0] = '\0';   /* empty until cr_tmp_create has made a file that failure must remove */
     L.arr_off = cr_malloc(((size_t)w->n_arr + 1) * sizeof *L.arr_off);
     if (!tmp || !L.arr_off) {
         st = cr_fail(CR_ERR_NOMEM, "%s: out of memory preparing to write", path);
@@ -422,17 +408,14 @@ cr_status cr_filew_commit(cr_filew *w, const char *path) {
         goto done;
     }
 
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    b.fd = mkstemp(tmp);
+    cr_tmp_sweep(path);
+    b.fd = cr_tmp_create(path, tmp, tmp_cap);
     if (b.fd < 0) {
         st = cr_fail(CR_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
         tmp[0] = '\0';     /* nothing to unlink */
         goto done;
     }
-    /* mkstemp makes the file 0600; give it the mode an ordinary create would. */
-    if (fchmod(b.fd, 0666 & ~current_umask()) != 0) b.err = errno;
-    if (b.err || write_body(&b, w, &L) != 0 || fsync(b.fd) != 0) {
+    if (write_body(&b, w, &L) != 0 || fsync(b.fd) != 0) {
         st = cr_fail(CR_ERR_IO, "%s: write failed: %s", path, strerror(b.err ? b.err : errno));
         goto done;
     }
@@ -518,10 +501,13 @@ static cr_status check_header(cr_file *f, const char *kind, uint32_t max_version
         return cr_fail(CR_ERR_FORMAT, "%s: is a crossrec %s file, expected %s", name, f->kind, kind);
     f->version = get_u32(b + 8);
     if (f->version == 0) return cr_fail(CR_ERR_FORMAT, "%s: bad file version 0", name);
-    /* Before the CRC: a newer writer may have changed what follows, and "upgrade" is the useful message. */
-    if (f->version > max_version)
-        return cr_fail(CR_ERR_VERSION, "%s: file version %u is newer than this crossrec supports (%u); upgrade crossrec",
-                       name, f->version, max_version);
+    /* Before the CRC: a newer writer may have changed what follows, and "upgrade" is the useful message; but a
+     * flipped bit in the version looks the same, so say so when the checksum (as this version lays it out) fails. */
+    if (f->version > max_version) {
+        int damaged = memcmp(b + f->size - 4, "CEND", 4) || get_u32(b + f->size - TRAILER_SIZE) != cr_crc32c(0, b, f->size - TRAILER_SIZE);
+        return cr_fail(CR_ERR_VERSION, "%s: file version %u is newer than this crossrec supports (%u); upgrade crossrec%s", name,
+                       f->version, max_version, damaged ? " (unless the file is damaged: its checksum does not match)" : "");
+    }
     uint32_t header_size = get_u32(b + 12);
     if (header_size != HEADER_SIZE)
         return cr_fail(CR_ERR_FORMAT, "%s: header size %u, expected %u", name, header_size, HEADER_SIZE);

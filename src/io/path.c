@@ -1,9 +1,15 @@
-/* path.c — file-system helpers shared by the writers: creating output directories, writing a file atomically. */
+/* path.c — file-system helpers shared by the writers: creating output directories, writing a file atomically,
+ * the temporary files of atomic writes and the removal of those a killed writer left (path_impl.h). */
 #include "crossrec/io.h"
 
+#include "path_impl.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,8 +50,7 @@ static int write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
-/* Creates PATH.tmp.PID.N with open(O_EXCL) and mode 0666, so the umask applies as to any new file. */
-static int create_tmp(const char *path, char *tmp, size_t cap) {
+int cr_tmp_create(const char *path, char *tmp, size_t cap) {
     static _Atomic unsigned counter;
     for (int tries = 0; tries < 100; tries++) {
         snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
@@ -55,13 +60,40 @@ static int create_tmp(const char *path, char *tmp, size_t cap) {
     return -1;
 }
 
+void cr_tmp_sweep(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096], prefix[512];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else return;
+    int n_prefix = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    if (n_prefix <= 0 || (size_t)n_prefix >= sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, (size_t)n_prefix)) continue;
+        /* PREFIX PID '.' N: a PID of digits only, then a dot */
+        const char *p = e->d_name + n_prefix, *q = p;
+        while (*q >= '0' && *q <= '9' && q - p < 10) q++;
+        if (q == p || *q != '.') continue;
+        long pid = strtol(p, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            cr_log(CR_LOG_INFO, "%s: removed %s/%s, left by process %ld which no longer runs", path, dir, e->d_name, pid);
+    }
+    closedir(d);
+}
+
 cr_status cr_write_atomic(const char *path, const cr_span *parts, int n_parts) {
     cr_status st;
     size_t plen = strlen(path);
-    size_t cap = plen + 64;
+    size_t cap = plen + CR_TMP_SUFFIX_MAX + 1;
     char *tmp = cr_malloc(cap);
     if (!tmp) return cr_fail(CR_ERR_NOMEM, "%s: out of memory", path);
-    int fd = create_tmp(path, tmp, cap);
+    cr_tmp_sweep(path);
+    int fd = cr_tmp_create(path, tmp, cap);
     if (fd < 0) {
         st = cr_fail(CR_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
         cr_free(tmp);

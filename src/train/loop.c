@@ -47,7 +47,7 @@ static cr_status validate(cr_fit *f, const cr_split *s, int64_t max_users, doubl
     ep.ks[0] = 10;
     ep.n_k = 1;
     const cr_model *m = f->model(f);
-    if (!m) return cr_fail(CR_ERR_ARG, "training loop: the fitting routine gave no model to validate");
+    if (!m) return CR_ERR_NOMEM;    /* the callback's message says what could not be allocated */
     cr_eval_result *r = NULL;
     cr_status st = cr_evaluate(s, m, &ep, &r);
     if (st != CR_OK) return st;
