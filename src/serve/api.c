@@ -317,7 +317,13 @@ static json_t *parse_body(const char *body, size_t len, int empty_ok, const char
         return o;
     }
     json_error_t err;
+    cr_json_alloc_failed();     /* clears the flag */
     json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err);
+    /* jansson reports some allocation failures as syntax errors: those are the server's fault, not the body's */
+    if (!root && (cr_json_alloc_failed() || json_error_code(&err) == json_error_out_of_memory)) {
+        set_static(rs, 500, "application/json", nomem_body);
+        return NULL;
+    }
     if (!root) {
         cr_api_error(rs, 400, "invalid JSON: %s (line %d, column %d)", err.text, err.line, err.column);
         return NULL;

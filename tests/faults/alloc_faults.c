@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 static const char *dir;         /* inputs (the fixture) and outputs */
-static int64_t json_oom_as_400; /* API requests answered 400 for a failed allocation (see op_api) */
 
 /* ---- the operations -------------------------------------------------------------------------------- */
 
@@ -186,13 +185,6 @@ static cr_status op_api(const char *arg, const char *out) {
         cr_api_response rs;
         const char *body = reqs[k].body;
         cr_api_request(a, reqs[k].method, reqs[k].url, body ? "application/json" : NULL, body, body ? strlen(body) : 0, &rs);
-        /* Known defect outside this campaign's files: jansson reports some of its allocation failures as syntax
-         * errors, and src/serve/api.c's parse_body answers them 400 "invalid JSON" instead of 500 (the fix:
-         * cr_json_alloc_failed(), data.h). Counted apart until src/serve takes it; remove this then. */
-        if (rs.status == 400 && cr_alloc_fault_hit() && !strncmp(rs.body, "{\"error\":\"invalid JSON", 22)) {
-            json_oom_as_400++;
-            rs.status = 500;
-        }
         if (rs.status != 200 && rs.status != reqs[k].also_ok)
             st = cr_fail(rs.status == 500 ? CR_ERR_NOMEM : CR_ERR_ARG, "%s %s: %d %.*s", reqs[k].method, reqs[k].url, rs.status,
                          (int)rs.len, rs.body);
@@ -331,9 +323,6 @@ int main(int argc, char **argv) {
     }
     printf("alloc_faults: %s: %zu operations, %lld injection points, %d violations, %.0f s\n", argv[1],
            sizeof ops / sizeof ops[0], (long long)total_points, violations, cr_now() - t0);
-    if (json_oom_as_400)
-        printf("alloc_faults: known defect (src/serve/api.c parse_body): %lld allocation failures answered 400 \"invalid JSON\"\n",
-               (long long)json_oom_as_400);
     if (!violations) fx_rmdir(dir);
     else fprintf(stderr, "alloc_faults: files kept in %s\n", dir);
     return violations ? 1 : 0;
