@@ -40,7 +40,7 @@ int cmd_serve(int argc, char **argv) {
         {"threads", 0, CLI_INT, &threads, NULL, 0, "N", "request threads"},
         {"data", 0, CLI_STR, &p.data_path, NULL, 0, "FILE", "the dataset (.crd) the model was trained on, if not where it was"},
         {"timeout", 0, CLI_INT, &timeout, NULL, 0, "S", "close connections idle this many seconds, or whose request has not arrived whole by then"},
-        {"max-connections", 0, CLI_INT, &max_connections, NULL, 0, "N", "open connections at most (more are closed at once)"},
+        {"max-connections", 0, CLI_INT, &max_connections, NULL, 0, "N", "open connections at most (more wait until one closes)"},
         {"max-body", 0, CLI_INT, &max_body, NULL, 0, "BYTES", "largest request body"},
         {"quiet", 'q', CLI_FLAG, &p.quiet, NULL, 0, NULL, "no start, reload and stop lines"},
         {0},

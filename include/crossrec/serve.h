@@ -101,7 +101,7 @@ typedef struct {
                                    whole this long after it opened (or after its previous answer): slow clients,
                                    slowloris (default 10) */
     int max_connections;        /* open connections at most (default 4096; also bounded by the open-file limit);
-                                   more are closed at once */
+                                   more wait in the listen queue until one closes */
     int64_t max_body;           /* largest request body, bytes (default 1 MiB); larger ones get 413 */
     const char *data_path;      /* the dataset, as cr_rec_params.data_path (reloads keep it unless told) */
     int quiet;                  /* no log line per reload */

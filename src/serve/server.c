@@ -9,7 +9,7 @@
  * (MHD's connection notifications): a request must arrive whole within timeout_s of the connection's opening or
  * of its previous answer, else the deadline thread shuts the socket down, and libmicrohttpd, reading its end,
  * closes the connection. Connections are limited to max_connections (and to what the open-file limit allows);
- * libmicrohttpd closes those over the limit at once.
+ * those over the limit wait in the listen queue (libmicrohttpd stops accepting) until one closes.
  *
  * Main type: cr_server. Invariants: `active` counts requests between their head and their completion, so that
  * stopping can wait for them after the listening socket is closed; a tracked connection is in `conns` from its
@@ -268,12 +268,13 @@ cr_status cr_server_start(cr_server **out, const char *model_path, const cr_serv
         return st;
     }
     mhd_message[0] = '\0';
+    /* the logger first: libmicrohttpd reads the options in order, and warns about the later ones through it */
     s->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, (uint16_t)p->port, NULL, NULL,
-                                 on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-                                 (unsigned)p->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->timeout_s,
-                                 MHD_OPTION_CONNECTION_LIMIT, connection_limit(p->max_connections), MHD_OPTION_NOTIFY_COMPLETED,
-                                 on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_EXTERNAL_LOGGER,
-                                 mhd_log, NULL, MHD_OPTION_END);
+                                 on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->threads,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                                 connection_limit(p->max_connections), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->daemon) {
         st = cr_fail(CR_ERR_IO, "%s:%d: cannot listen%s%s", p->bind, p->port, mhd_message[0] ? ": " : "", mhd_message);
         cr_set_hint("is another server on that port? --port 0 takes any free one");
