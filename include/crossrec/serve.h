@@ -97,7 +97,11 @@ typedef struct {
     const char *bind;           /* IPv4 address to listen on (default "127.0.0.1") */
     int port;                   /* 0: any free port (cr_server_port tells which); default 8080 */
     int threads;                /* request threads (default 2) */
-    int timeout_s;              /* a connection idle this long is closed: slow clients (default 10) */
+    int timeout_s;              /* a connection idle this long is closed, and one whose request has not arrived
+                                   whole this long after it opened (or after its previous answer): slow clients,
+                                   slowloris (default 10) */
+    int max_connections;        /* open connections at most (default 4096; also bounded by the open-file limit);
+                                   more wait in the listen queue until one closes */
     int64_t max_body;           /* largest request body, bytes (default 1 MiB); larger ones get 413 */
     const char *data_path;      /* the dataset, as cr_rec_params.data_path (reloads keep it unless told) */
     int quiet;                  /* no log line per reload */
