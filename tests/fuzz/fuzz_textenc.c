@@ -15,9 +15,11 @@ static void try_load(const uint8_t *data, size_t size, int repair) {
     const char *texts[2] = {"", "Blue ceramic mug, 350 ml"};
     int64_t dim = cr_textenc_dim(e);
     float *out = malloc((size_t)(2 * dim + 1) * sizeof *out);
-    volatile float sum = 0.0f;
+    float sum = 0.0f;
     if (out && cr_textenc_encode(e, texts, 2, out) == CR_OK)
         for (int64_t k = 0; k < 2 * dim; k++) sum += out[k];
+    volatile float sink = sum;   /* the reads must happen */
+    (void)sink;
     free(out);
     cr_textenc_free(e);
 }
