@@ -88,11 +88,12 @@ int64_t cr_table_line(const cr_table *t);           /* 1-based line where the la
 /* Bytes read from the file so far (compressed ones for gzip; 0 for a memory table): progress against its size. */
 int64_t cr_table_bytes_in(const cr_table *t);
 
-/* Whether an allocation made by jansson on the calling thread failed since the last call (which this call clears).
- * jansson allocates through cr_malloc (set up by this library before main) and reports some allocation failures as
- * syntax errors ("string or '}' expected"): a JSON parser calls this before json_loads, and after a failed one to
- * answer CR_ERR_NOMEM rather than blame the input. */
-int cr_json_alloc_failed(void);
+/* json_loadb for every JSON reader of crossrec: on failure *nomem tells whether an allocation failed (jansson
+ * allocates through cr_malloc, set up by this library before main, and reports some allocation failures as syntax
+ * errors such as "string or '}' expected"), so a reader answers CR_ERR_NOMEM rather than blame its input. */
+struct json_t;
+struct json_error_t;
+struct json_t *cr_json_loadb(const char *buf, size_t len, size_t flags, struct json_error_t *err, int *nomem);
 
 /* Number parsing used by all readers: decimal integers (optionally with a fraction, truncated toward
  * zero, for RecBole's float timestamps) and floats. Return 0 on success, -1 if the field is not a number

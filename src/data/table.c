@@ -145,10 +145,11 @@ static void *json_alloc(size_t n) {
 
 __attribute__((constructor)) static void json_alloc_setup(void) { json_set_alloc_funcs(json_alloc, cr_free); }
 
-int cr_json_alloc_failed(void) {
-    int failed = json_alloc_failed;
+json_t *cr_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err, int *nomem) {
     json_alloc_failed = 0;
-    return failed;
+    json_t *v = json_loadb(buf, len, flags, err);
+    *nomem = !v && (json_alloc_failed || json_error_code(err) == json_error_out_of_memory);
+    return v;
 }
 
 /* ---- the line buffer ----------------------------------------------------------------------------- */
@@ -816,10 +817,10 @@ static cr_status next_json_object(cr_table *t, json_t **obj) {
     if (st != CR_OK) return st;
     json_error_t err;
     memset(&err, 0, sizeof err);
-    json_alloc_failed = 0;
-    json_t *v = json_loadb(s, (size_t)n, 0, &err);
+    int out_of_memory;
+    json_t *v = cr_json_loadb(s, (size_t)n, 0, &err, &out_of_memory);
     if (!v) {
-        if (json_alloc_failed || json_error_code(&err) == json_error_out_of_memory) return nomem(t);
+        if (out_of_memory) return nomem(t);
         return cr_fail(CR_ERR_PARSE, "%s:%lld:%d: invalid JSON: %s", t->name, (long long)t->rec_line, err.column,
                        err.text);
     }

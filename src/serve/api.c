@@ -317,10 +317,9 @@ static json_t *parse_body(const char *body, size_t len, int empty_ok, const char
         return o;
     }
     json_error_t err;
-    cr_json_alloc_failed();     /* clears the flag */
-    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err);
-    /* jansson reports some allocation failures as syntax errors: those are the server's fault, not the body's */
-    if (!root && (cr_json_alloc_failed() || json_error_code(&err) == json_error_out_of_memory)) {
+    int out_of_memory;
+    json_t *root = cr_json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err, &out_of_memory);
+    if (out_of_memory) {    /* the server's fault, not the body's */
         set_static(rs, 500, "application/json", nomem_body);
         return NULL;
     }

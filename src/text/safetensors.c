@@ -126,10 +126,10 @@ cr_status cr_safetensors_parse(cr_safetensors **out, const void *buf, size_t len
     const uint8_t *data = p + 8 + n;
     uint64_t data_len = len - 8 - n;
     json_error_t jerr;
-    cr_json_alloc_failed();
-    json_t *root = json_loadb((const char *)p + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+    int out_of_memory;
+    json_t *root = cr_json_loadb((const char *)p + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr, &out_of_memory);
     if (!root)
-        return cr_fail(cr_json_alloc_failed() || json_error_code(&jerr) == json_error_out_of_memory ? CR_ERR_NOMEM : CR_ERR_FORMAT,
+        return cr_fail(out_of_memory ? CR_ERR_NOMEM : CR_ERR_FORMAT,
                        "%s: safetensors header is not valid JSON (byte %d: %s)", name, jerr.position, jerr.text);
     cr_status st = CR_OK;
     cr_safetensors *s = NULL;

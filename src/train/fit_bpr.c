@@ -118,24 +118,14 @@ static inline float pair_step(cr_optimizer *o, cr_slab *P, int64_t ou, int64_t o
 static inline float sgd_pair_step(cr_slab *P, int64_t ou, int64_t oi, int64_t oj, int64_t dim, float w, float lr, float wd) {
     float *restrict pu = P->data + ou, *restrict qi = P->data + oi, *restrict qj = P->data + oj;
     float c, l = bpr_margin(pu, qi, qj, dim, &c);
-    if (w != 1.0f) {
-        CR_OMP(omp simd)
-        for (int64_t k = 0; k < dim; k++) {
-            float u = pu[k], a = qi[k], b = qj[k];
-            float gu = -c * (a - b) * w, ga = -c * u * w, gb = c * u * w;
-            pu[k] = u - lr * (gu + wd * u);
-            qi[k] = a - lr * (ga + wd * a);
-            qj[k] = b - lr * (gb + wd * b);
-        }
-    } else {
-        CR_OMP(omp simd)
-        for (int64_t k = 0; k < dim; k++) {
-            float u = pu[k], a = qi[k], b = qj[k];
-            float gu = -c * (a - b), ga = -c * u, gb = c * u;
-            pu[k] = u - lr * (gu + wd * u);
-            qi[k] = a - lr * (ga + wd * a);
-            qj[k] = b - lr * (gb + wd * b);
-        }
+    /* the weight scales the data term as pair_step does; multiplying by w = 1 (bpr) is exact */
+    CR_OMP(omp simd)
+    for (int64_t k = 0; k < dim; k++) {
+        float u = pu[k], a = qi[k], b = qj[k];
+        float gu = -c * (a - b) * w, ga = -c * u * w, gb = c * u * w;
+        pu[k] = u - lr * (gu + wd * u);
+        qi[k] = a - lr * (ga + wd * a);
+        qj[k] = b - lr * (gb + wd * b);
     }
     return l;
 }

@@ -60,6 +60,14 @@ static inline const char *cr_fuzz_dir(void) {
     return cr_fuzz_dir_path;
 }
 
+/* Sets a container's header file_size, trailer CRC and "CEND" right (size >= 72: a header and a trailer). */
+static inline void cr_fuzz_repair(uint8_t *buf, size_t size) {
+    for (int i = 0; i < 8; i++) buf[16 + i] = (uint8_t)((uint64_t)size >> (8 * i));
+    memcpy(buf + size - 4, "CEND", 4);
+    uint32_t crc = cr_crc32c(0, buf, size - 8);
+    for (int i = 0; i < 4; i++) buf[size - 8 + i] = (uint8_t)(crc >> (8 * i));
+}
+
 /* Writes data to cr_fuzz_dir()/name (repaired as a container when repair and it is long enough); returns the
  * path in buf. */
 static inline const char *cr_fuzz_file(const char *name, const uint8_t *data, size_t size, int repair, char *buf, size_t cap) {
@@ -70,10 +78,7 @@ static inline const char *cr_fuzz_file(const char *name, const uint8_t *data, si
         uint8_t *copy = malloc(size);
         if (!copy) abort();
         memcpy(copy, data, size);
-        for (int i = 0; i < 8; i++) copy[16 + i] = (uint8_t)((uint64_t)size >> (8 * i));
-        memcpy(copy + size - 4, "CEND", 4);
-        uint32_t crc = cr_crc32c(0, copy, size - 8);
-        for (int i = 0; i < 4; i++) copy[size - 8 + i] = (uint8_t)(crc >> (8 * i));
+        cr_fuzz_repair(copy, size);
         fwrite(copy, 1, size, f);
         free(copy);
     } else if (size) {

@@ -19,15 +19,15 @@ static void use(const cr_model *m) {
     if (m->n_users == 0) users[0] = -1;
     static float scores[3 * MAX_CAND];
     uint8_t can[3];
+    int64_t dim;
+    const float *y = cr_model_item_vectors(m, &dim);    /* the same for every request */
+    for (int64_t k = 0; y && k < m->n_items * dim; k++) sum += y[k];
     for (int64_t dom = -1; dom < m->n_domains && dom < 4; dom++) {
         cr_score_request rq = {.n_rows = 3, .users = users, .hist_ptr = hist_ptr, .hist_items = hist, .domain = (int32_t)dom,
                                .n_cand = n_cand, .cand = cand};
         if (cr_model_score(m, &rq, scores, can) == CR_OK)
             for (int64_t k = 0; k < 3 * n_cand; k++) sum += can[k / n_cand] ? scores[k] : 0.0f;
-        int64_t dim;
-        const float *y = cr_model_item_vectors(m, &dim);
         if (y) {
-            for (int64_t k = 0; k < m->n_items * dim; k++) sum += y[k];
             float *u = malloc((size_t)(3 * dim + 1) * sizeof *u);
             if (u && cr_model_user_vectors(m, &rq, u, can) == CR_OK)
                 for (int64_t k = 0; k < 3 * dim; k++) sum += can[k / dim] ? u[k] : 0.0f;

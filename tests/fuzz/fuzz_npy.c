@@ -7,15 +7,14 @@
 
 CR_FUZZ_TARGET(npy) {
     char path[256];
-    uint8_t *copy = malloc(size + 8);
+    uint8_t *copy = malloc(size + 1);
     if (!copy) return 0;
     memcpy(copy, data, size);
-    size_t n = size;
-    if (size > 0 && (data[0] & 1) && size >= 8) memcpy(copy, "\x93NUMPY\x01\x00", 8);
+    if (size >= 8 && (data[0] & 1)) memcpy(copy, "\x93NUMPY\x01\x00", 8);
     for (int k = 0; k < 2; k++) {
         float *x = NULL;
         int64_t rows = -1, cols = -1;
-        if (cr_npy_read_f32(cr_fuzz_file("fuzz.npy", k ? copy : data, n, 0, path, sizeof path), &x, &rows, &cols) == CR_OK) {
+        if (cr_npy_read_f32(cr_fuzz_file("fuzz.npy", k ? copy : data, size, 0, path, sizeof path), &x, &rows, &cols) == CR_OK) {
             if (rows < 0 || cols < 0) __builtin_trap();
             float sum = 0.0f;
             for (int64_t i = 0; i < rows * cols; i++) sum += x[i];
