@@ -25,6 +25,8 @@ static cr_train_params tower_params(const cr_split *s, const char *pool, int64_t
     p.text_buckets = 4096;
     p.text_per_item = 16;
     p.lr = 0.005;
+    p.negatives = 64;
+    p.hist_dropout = 0.5;
     p.quiet = 1;
     p.valid = s;
     return p;
@@ -134,6 +136,7 @@ TEST(tower_deterministic) {
         p.threads = t + 1;
         p.dann = 0.1;
         p.align = 0.1;
+        p.hist_dropout = 0.3;
         cr_model *m = train_tower(d, s, &p);
         const char *path = cr_test_path("tower-det.crm");
         CHECK_OK(cr_model_save(m, path));
@@ -166,6 +169,14 @@ TEST(tower_refuses_bad_settings) {
     p = tower_params(s, "attention", 1);
     p.cold_sim = 1.5;
     CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    p = tower_params(s, "attention", 1);
+    p.hist_dropout = 1;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "--hist-dropout");
+    p = tower_params(s, "attention", 1);
+    p.negatives = -1;
+    CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
+    CHECK_CONTAINS(cr_errmsg(), "--negatives");
     CHECK(m == NULL);
     cr_split_free(s);
     cr_dataset_free(d);
@@ -443,6 +454,37 @@ TEST(tower_init_from_text_encoder) {
     CHECK_STATUS(cr_model_train(&m, d, cr_split_train(s), &p), CR_ERR_ARG);
     CHECK_CONTAINS(cr_errmsg(), "the text encoder has dim 16");
     cr_textenc_free(e);
+    cr_split_free(s);
+    cr_dataset_free(d);
+}
+
+/* Sampled negatives and history dropout, each alone and together, against in-batch negatives only and whole
+ * histories: each trains a model that ranks the cold users' items far above random, and each changes the
+ * model (the option is not ignored). */
+TEST(tower_sampled_negatives_and_history_dropout) {
+    cr_dataset *d = cr_test_cdr_data("tower-neg", 400, 240, 6000, 2, 21);
+    cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
+    cr_model rnd = cr_test_random_model(d);
+    cr_eval_result *rr = cr_test_evaluate_at(s, &rnd, 10, 50);
+    const double base = rr->mean.recall[0];
+    cr_eval_result_free(rr);
+    const int64_t negatives[4] = {0, 256, 0, 256};
+    const double hist_dropout[4] = {0, 0, 0.5, 0.5};
+    float first_item[4];
+    for (int k = 0; k < 4; k++) {
+        cr_train_params p = tower_params(s, "attention", 4);
+        p.negatives = negatives[k], p.hist_dropout = hist_dropout[k];
+        cr_model *m = train_tower(d, s, &p);
+        cr_eval_result *r = cr_test_evaluate_at(s, m, 10, 50);
+        printf("     negatives %lld, history dropout %.1f: recall@10 %.4f (random %.4f)\n", (long long)negatives[k], hist_dropout[k],
+               r->mean.recall[0], base);
+        CHECK_MSG(r->mean.recall[0] > 2 * base && r->mean.recall[0] > base + 0.05, "recall@10 %.4f vs random %.4f", r->mean.recall[0],
+                  base);
+        first_item[k] = ((cr_tower_model *)m)->items[0];
+        for (int j = 0; j < k; j++) CHECK_MSG(first_item[j] != first_item[k], "settings %d and %d gave the same model", j, k);
+        cr_eval_result_free(r);
+        cr_model_free(m);
+    }
     cr_split_free(s);
     cr_dataset_free(d);
 }

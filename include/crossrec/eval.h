@@ -144,11 +144,12 @@ typedef struct {
     double coverage[CR_MAX_K], gini[CR_MAX_K], ild[CR_MAX_K], novelty[CR_MAX_K];
     cr_user_metrics sampled;    /* the sampled view (when the split has one): averaged over held-out pairs */
     int64_t sampled_pairs;
-    /* breakdowns: recall@K per user group and per item group */
+    /* breakdowns: recall@K per user group and per item group (cold, head, tail; then "cold among cold": the cold
+       ground truth ranked among the cold candidates only) */
     int n_user_groups, n_item_groups;
-    const char *user_group_name[8], *item_group_name[3];
-    int64_t user_group_n[8], item_group_n[3];
-    double user_group_recall[8][CR_MAX_K], user_group_ndcg[8][CR_MAX_K], item_group_recall[3][CR_MAX_K];
+    const char *user_group_name[8], *item_group_name[4];
+    int64_t user_group_n[8], item_group_n[4];
+    double user_group_recall[8][CR_MAX_K], user_group_ndcg[8][CR_MAX_K], item_group_recall[4][CR_MAX_K];
     /* by the domain of the ground-truth items (several when the candidates span domains: a warm split without
        a target): items and recall@K, as for item groups */
     int64_t n_domains;

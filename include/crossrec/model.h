@@ -89,10 +89,13 @@ typedef struct {
                                    then depend on timing); default off: one worker, deterministic */
     /* tower (DESIGN §5): item tower from id, text and domain; user tower pooling the history's item vectors */
     const char *pool;           /* "mean", "attention" (a learned query per target domain) or "transformer" */
-    int64_t hist_len;           /* most recent history items a user is represented by (default 20) */
+    int64_t hist_len;           /* most recent history items a user is represented by (default 50) */
     int64_t batch;              /* examples per batch; in-batch negatives (default 256) */
+    int64_t negatives;          /* extra negatives per batch, drawn uniformly from the target domain's items with
+                                   training events (softmax loss; default 1024; 0: in-batch negatives only) */
     double cold_sim;            /* share of examples whose history loses its target-domain items (default 0.5) */
     double id_dropout;          /* probability that an item's id embedding is left out in training (default 0.5) */
+    double hist_dropout;        /* probability that a history item is left out of a training example (default 0.8) */
     double temperature;         /* softmax temperature over cosine scores (default 0.05) */
     int64_t text_buckets;       /* hashed text features (default 2^16; 0: no text) */
     int64_t text_per_item;      /* an item keeps its this many highest-weighted text buckets (default 24) */

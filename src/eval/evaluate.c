@@ -121,6 +121,10 @@ typedef struct {
     int64_t cap_scores;
     float *neg;             /* (cap_neg) negatives of one row in one request */
     int64_t cap_neg;
+    float *neg_cold;        /* (cap_neg_cold) the cold items among them */
+    int64_t cap_neg_cold;
+    int32_t *cold_item;     /* (max_gt) a row's cold positives */
+    float *cold_score;
     int32_t *uni;           /* (cap_uni) union of the batch's positives, ascending */
     int64_t cap_uni;
     int32_t *blk;           /* (block) candidates of one streamed block */
@@ -138,11 +142,12 @@ typedef struct {
     double *norm;           /* (kmax) */
     cr_topk topk[BATCH_ROWS];
     cr_rank_counter rc[BATCH_ROWS];
+    cr_rank_counter rc_cold[BATCH_ROWS];    /* the cold positives ranked among the cold candidates only */
     int64_t n_neg[BATCH_ROWS];
 } scratch;
 
 static void scratch_free(scratch *w) {
-    cr_free(w->scores), cr_free(w->neg), cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
+    cr_free(w->scores), cr_free(w->neg), cr_free(w->neg_cold), cr_free(w->cold_item), cr_free(w->cold_score), cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
     cr_free(w->in_uni), cr_free(w->uni_at), cr_free(w->pos_item), cr_free(w->pos_score), cr_free(w->ranks);
     cr_free(w->exposure), cr_free(w->dom_hits), cr_free(w->dom_gt), cr_free(w->top), cr_free(w->norm);
     for (int r = 0; r < BATCH_ROWS; r++) cr_topk_free(&w->topk[r]);
@@ -160,6 +165,8 @@ static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_
     w->pos_item = cr_malloc(BATCH_ROWS * ng * sizeof *w->pos_item);
     w->pos_score = cr_malloc(BATCH_ROWS * ng * sizeof *w->pos_score);
     w->ranks = cr_malloc(ng * sizeof *w->ranks);
+    w->cold_item = cr_malloc(ng * sizeof *w->cold_item);
+    w->cold_score = cr_malloc(ng * sizeof *w->cold_score);
     w->exposure = cr_calloc((size_t)n_k * ni, sizeof *w->exposure);
     w->dom_hits = cr_calloc((size_t)(n_domains * n_k) + 1, sizeof *w->dom_hits);
     w->dom_gt = cr_calloc((size_t)n_domains + 1, sizeof *w->dom_gt);
@@ -167,6 +174,7 @@ static cr_status scratch_init(scratch *w, int64_t block, int64_t n_items, int64_
     w->norm = cr_malloc((size_t)kmax * sizeof *w->norm);
     cr_status st = CR_OK;
     if (!w->blk || !w->seen || !w->pos_of || !w->in_uni || !w->uni_at || !w->pos_item || !w->pos_score || !w->ranks ||
+        !w->cold_item || !w->cold_score ||
         !w->exposure || !w->dom_hits || !w->dom_gt || !w->top || !w->norm)
         st = cr_fail(CR_ERR_NOMEM, "out of memory (evaluation buffers)");
     for (int r = 0; r < BATCH_ROWS && !st; r++) st = cr_topk_init(&w->topk[r], kmax);
@@ -200,9 +208,9 @@ typedef struct {
     uint8_t *represented;
     int64_t *n_ranked;
     double *ild, *novelty;      /* (n_users * n_k) */
-    int64_t *group_hits;        /* (n_users * 3 * n_k) hits@K among ground truth of each item group */
-    int64_t *group_gt;          /* (n_users * 3) ground-truth items per item group */
-    uint8_t *item_group;        /* (n_items) 0 cold, 1 head, 2 tail */
+    int64_t *group_hits;        /* (n_users * N_ITEM_GROUPS * n_k) hits@K among ground truth of each item group */
+    int64_t *group_gt;          /* (n_users * N_ITEM_GROUPS) ground-truth items per item group */
+    uint8_t *item_group;        /* (n_items) COLD, HEAD or TAIL */
     double *curve_sum;          /* (n_batches * 2 * curve_k) per batch: recall@K sums, then NDCG@K sums */
     int64_t users_done;         /* for progress reports */
 } evaluation;
@@ -214,8 +222,12 @@ static int cmp_pop_desc(const void *a, const void *b, void *ctx) {
     return (x > y) - (x < y);
 }
 
-/* Distinct training users per item, and item groups: cold (no training event), head (the most popular 20%
- * of the candidates with training events), tail (the rest). */
+/* Item groups: cold (no training event), head (the most popular 20% of the candidates with training events),
+ * tail (the rest); then the cold ground truth again, ranked among the cold candidates only (COLD_AMONG_COLD:
+ * a slate of new items, where only a model that reads their content can do better than chance). */
+enum { COLD, HEAD, TAIL, COLD_AMONG_COLD, N_ITEM_GROUPS };
+
+/* Distinct training users per item, and the items' groups. */
 static cr_status item_statistics(evaluation *ev) {
     const cr_interactions *t = ev->train;
     ev->item_pop = cr_calloc((size_t)ev->n_items + 1, sizeof *ev->item_pop);
@@ -233,7 +245,7 @@ static cr_status item_statistics(evaluation *ev) {
         if (ev->item_pop[ev->cand[c]] > 0) order[warm++] = ev->cand[c];
     qsort_r(order, (size_t)warm, sizeof *order, cmp_pop_desc, ev->item_pop);
     int64_t head = (warm + 4) / 5;
-    for (int64_t k = 0; k < warm; k++) ev->item_group[order[k]] = k < head ? 1 : 2;
+    for (int64_t k = 0; k < warm; k++) ev->item_group[order[k]] = k < head ? HEAD : TAIL;
     cr_free(order);
     return CR_OK;
 }
@@ -242,17 +254,21 @@ static void mark_seen(scratch *w, const int32_t *hist, int64_t n, int32_t row) {
     for (int64_t e = 0; e < n; e++) w->seen[hist[e]] = row;
 }
 
-/* Feeds one row's scores of a request to its top-K heap and rank counter: seen items are skipped (unless
- * keep_seen: then nothing is marked seen), the row's positives only enter the heap. */
-static void take_scores(scratch *w, int64_t r, const float *sc, const int32_t *cand, int64_t n) {
-    int64_t nn = 0;
+/* Feeds one row's scores of a request to its top-K heap and rank counters: seen items are skipped (unless
+ * keep_seen: then nothing is marked seen), the row's positives only enter the heap; cold negatives also go to
+ * the cold-only counter. */
+static void take_scores(scratch *w, int64_t r, const float *sc, const int32_t *cand, int64_t n, const uint8_t *group) {
+    int64_t nn = 0, nc = 0;
     for (int64_t k = 0; k < n; k++) {
         int32_t i = cand[k];
         if (w->seen[i] == (int32_t)r) continue;
         cr_topk_push(&w->topk[r], sc[k], i);
-        if (w->pos_of[i] != (int32_t)r) w->neg[nn++] = sc[k];
+        if (w->pos_of[i] == (int32_t)r) continue;
+        w->neg[nn++] = sc[k];
+        if (group[i] == COLD) w->neg_cold[nc++] = sc[k];
     }
     cr_rank_counter_add(&w->rc[r], w->neg, nn);
+    cr_rank_counter_add(&w->rc_cold[r], w->neg_cold, nc);
     w->n_neg[r] += nn;
 }
 
@@ -317,6 +333,7 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
     int64_t width = n_uni > ev->block ? n_uni : ev->block;
     if (!st) st = cr_grow((void **)&w->scores, &w->cap_scores, nr * width + 1, sizeof *w->scores);
     if (!st) st = cr_grow((void **)&w->neg, &w->cap_neg, width + 1, sizeof *w->neg);
+    if (!st) st = cr_grow((void **)&w->neg_cold, &w->cap_neg_cold, width + 1, sizeof *w->neg_cold);
     if (st) {
         cr_free(hist);
         return st;
@@ -331,12 +348,19 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
         int64_t np = pos_at[r + 1] - pos_at[r];
         for (int64_t j = 0; j < np; j++) w->pos_score[pos_at[r] + j] = w->scores[r * n_uni + w->uni_at[w->pos_item[pos_at[r] + j]]];
         if ((st = cr_rank_counter_init(&w->rc[r], w->pos_score + pos_at[r], w->pos_item + pos_at[r], np))) break;
+        int64_t n_cold = 0;
+        for (int64_t j = pos_at[r]; j < pos_at[r + 1]; j++)
+            if (ev->item_group[w->pos_item[j]] == COLD) w->cold_item[n_cold] = w->pos_item[j], w->cold_score[n_cold++] = w->pos_score[j];
+        if ((st = cr_rank_counter_init(&w->rc_cold[r], w->cold_score, w->cold_item, n_cold))) {
+            cr_rank_counter_free(&w->rc[r]);
+            break;
+        }
         cr_topk_reset(&w->topk[r]);
         w->n_neg[r] = 0;
         if (!can[r]) continue;
         if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], (int32_t)r);
         for (int64_t j = 0; j < np; j++) w->pos_of[w->pos_item[pos_at[r] + j]] = (int32_t)r;
-        take_scores(w, r, w->scores + r * n_uni, w->uni, n_uni);
+        take_scores(w, r, w->scores + r * n_uni, w->uni, n_uni, ev->item_group);
         for (int64_t j = 0; j < np; j++) w->pos_of[w->pos_item[pos_at[r] + j]] = -1;
         if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
     }
@@ -352,7 +376,7 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
         for (int64_t r = 0; r < nr; r++) {
             if (!can[r]) continue;
             if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], (int32_t)r);
-            take_scores(w, r, w->scores + r * nb, w->blk, nb);
+            take_scores(w, r, w->scores + r * nb, w->blk, nb, ev->item_group);
             if (!p->keep_seen) mark_seen(w, hist + hist_ptr[r], hist_ptr[r + 1] - hist_ptr[r], -1);
         }
     }
@@ -376,7 +400,7 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
                 cr_ild_prefixes(w->top, n_top, ev->tv.ptr, ev->tv.idx, ev->tv.val, p->ks, p->n_k, w->norm, ev->ild + ui * p->n_k);
             /* item-group and domain recall: ground truth of each group and domain, and its hits at each K */
             for (int64_t g = gt->gt_ptr[ui]; g < gt->gt_ptr[ui + 1]; g++) {
-                ev->group_gt[ui * 3 + ev->item_group[gt->gt_items[g]]]++;
+                ev->group_gt[ui * N_ITEM_GROUPS + ev->item_group[gt->gt_items[g]]]++;
                 w->dom_gt[t->item_domain[gt->gt_items[g]]]++;
             }
             /* ranks ascending belong to the counter's positives read from its end (its ranking order) */
@@ -385,13 +409,21 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
                 int32_t item = rc->pos_item[rc->n_pos - 1 - j];
                 for (int q = 0; q < p->n_k; q++)
                     if (w->ranks[j] <= p->ks[q]) {
-                        ev->group_hits[(ui * 3 + ev->item_group[item]) * p->n_k + q]++;
+                        ev->group_hits[(ui * N_ITEM_GROUPS + ev->item_group[item]) * p->n_k + q]++;
                         w->dom_hits[t->item_domain[item] * p->n_k + q]++;
                     }
             }
+            /* the cold ground truth again, ranked among the cold candidates only (a new-item slate) */
+            ev->group_gt[ui * N_ITEM_GROUPS + COLD_AMONG_COLD] = ev->group_gt[ui * N_ITEM_GROUPS + COLD];
+            const int64_t n_cold = can[r] ? w->rc_cold[r].n_pos : 0;
+            if (n_cold) cr_rank_counter_ranks(&w->rc_cold[r], w->ranks);
+            for (int64_t j = 0; j < n_cold; j++)
+                for (int q = 0; q < p->n_k; q++)
+                    if (w->ranks[j] <= p->ks[q]) ev->group_hits[(ui * N_ITEM_GROUPS + COLD_AMONG_COLD) * p->n_k + q]++;
             if (ev->curve_sum) add_curve(w->ranks, np, n_gt, p->curve_k, ev->curve_sum + batch * 2 * p->curve_k);
         }
         cr_rank_counter_free(&w->rc[r]);
+        cr_rank_counter_free(&w->rc_cold[r]);
     }
     cr_free(hist);
     return st;
@@ -552,8 +584,8 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     ev.n_ranked = cr_calloc((size_t)nu + 1, sizeof *ev.n_ranked);
     ev.ild = cr_calloc((size_t)(nu * nk) + 1, sizeof *ev.ild);
     ev.novelty = cr_calloc((size_t)(nu * nk) + 1, sizeof *ev.novelty);
-    ev.group_hits = cr_calloc((size_t)(nu * 3 * nk) + 1, sizeof *ev.group_hits);
-    ev.group_gt = cr_calloc((size_t)(nu * 3) + 1, sizeof *ev.group_gt);
+    ev.group_hits = cr_calloc((size_t)(nu * N_ITEM_GROUPS * nk) + 1, sizeof *ev.group_hits);
+    ev.group_gt = cr_calloc((size_t)(nu * N_ITEM_GROUPS) + 1, sizeof *ev.group_gt);
     int64_t *exposure = cr_calloc((size_t)(nk * ev.n_items) + 1, sizeof *exposure);
     if (r) {
         r->domain_gt_n = cr_calloc((size_t)n_domains + 1, sizeof *r->domain_gt_n);
@@ -641,7 +673,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     double sum_ild[CR_MAX_K] = {0}, sum_nov[CR_MAX_K] = {0};
     int64_t ug_n[8] = {0};
     double ug_recall[8][CR_MAX_K] = {{0}}, ug_ndcg[8][CR_MAX_K] = {{0}};
-    int64_t ig_gt[3] = {0}, ig_hits[3][CR_MAX_K] = {{0}};
+    int64_t ig_gt[N_ITEM_GROUPS] = {0}, ig_hits[N_ITEM_GROUPS][CR_MAX_K] = {{0}};
     for (int64_t ui = 0; ui < nu; ui++) {
         const cr_user_metrics *um = &ev.um[ui];
         for (int q = 0; q < nk; q++) {
@@ -658,9 +690,9 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
             ug_n[g[k]]++;
             for (int q = 0; q < nk; q++) ug_recall[g[k]][q] += um->recall[q], ug_ndcg[g[k]][q] += um->ndcg[q];
         }
-        for (int k = 0; k < 3; k++) {
-            ig_gt[k] += ev.group_gt[ui * 3 + k];
-            for (int q = 0; q < nk; q++) ig_hits[k][q] += ev.group_hits[(ui * 3 + k) * nk + q];
+        for (int k = 0; k < N_ITEM_GROUPS; k++) {
+            ig_gt[k] += ev.group_gt[ui * N_ITEM_GROUPS + k];
+            for (int q = 0; q < nk; q++) ig_hits[k][q] += ev.group_hits[(ui * N_ITEM_GROUPS + k) * nk + q];
         }
     }
     double n = nu ? (double)nu : 1;
@@ -685,7 +717,7 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
     cr_free(cand_exp);
     if (st) goto done;
     r->n_user_groups = 7;
-    r->n_item_groups = 3;
+    r->n_item_groups = N_ITEM_GROUPS;
     for (int k = 0; k < 7; k++) {
         r->user_group_name[k] = user_group_names[k];
         r->user_group_n[k] = ug_n[k];
@@ -694,8 +726,8 @@ cr_status cr_evaluate(const cr_split *s, const cr_model *m, const cr_eval_params
             r->user_group_ndcg[k][q] = ug_n[k] ? ug_ndcg[k][q] / (double)ug_n[k] : 0;
         }
     }
-    static const char *const item_group_names[] = {"cold items", "head items", "tail items"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const item_group_names[N_ITEM_GROUPS] = {"cold items", "head items", "tail items", "cold among cold"};
+    for (int k = 0; k < N_ITEM_GROUPS; k++) {
         r->item_group_name[k] = item_group_names[k];
         r->item_group_n[k] = ig_gt[k];
         for (int q = 0; q < nk; q++) r->item_group_recall[k][q] = ig_gt[k] ? (double)ig_hits[k][q] / (double)ig_gt[k] : 0;

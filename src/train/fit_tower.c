@@ -8,10 +8,16 @@
  *
  * Batches: an epoch shuffles each domain's events (stream "tower.order.<epoch>") and cuts them into batches of
  * `batch` events of one domain, then shuffles the batch order; a batch's positives are one another's
- * negatives (in-batch sampled softmax over cosine scores / temperature, with the log-Q correction log(share
- * of the item among its domain's training events), and a repeated item masked as an accidental hit).
+ * negatives, joined by `negatives` items drawn uniformly from the domain's items with training events
+ * (sampled softmax over cosine scores / temperature, with the log-Q correction: the log of an item's expected
+ * count among the candidates, B share(i) + N / known(T), or log share(i) without sampled negatives; a
+ * candidate that is the row's own positive again is masked as an accidental hit). The uniform draws reach
+ * the long tail that in-batch negatives, drawn by popularity, hardly ever contrast.
  * Id dropout: each item of a batch enters without its id embedding with probability id_dropout, so the tower
- * learns to place items from text and domain alone (cold items have nothing else).
+ * learns to place items from text and domain alone (cold items have nothing else). History dropout: each
+ * history item of an example is left out with probability hist_dropout (a denoising input: a user is seen
+ * ~20 times an epoch with nearly the same history, which the towers otherwise learn by heart — without it
+ * validation peaks after the first epoch).
  *
  * Each batch computes g once per distinct item it touches (positives and history items), runs the user tower,
  * the loss, and the backward passes in reverse; gradients of an item reached from several places are summed
@@ -48,13 +54,16 @@ typedef struct {
     float lr;
     uint64_t seed;
     int64_t B, L, d, cap;
-    double cold_sim, id_dropout, dann, align;
+    int64_t N;                  /* extra sampled negatives per batch (--negatives) */
+    double cold_sim, id_dropout, hist_dropout, dann, align;
     /* examples */
     int64_t *dom_ptr;           /* (n_domains + 1) */
     int64_t *dom_ev;            /* events of each domain, shuffled each epoch from dom_ev0 */
     int64_t *dom_ev0;           /* the same in event order: every epoch's order depends on (seed, epoch) only */
     int32_t *ev_user;           /* (n_inter) user of each training event */
     float *log_q;               /* (n_items) */
+    int64_t *known_ptr;         /* (n_domains + 1) each domain's items with training events, in known_item */
+    int32_t *known_item;
     int64_t *batch_at;          /* (n_batches) first position in dom_ev */
     int32_t *batch_n;           /* (n_batches) events */
     int32_t *batch_dom;         /* (n_batches) */
@@ -63,12 +72,12 @@ typedef struct {
     int32_t *slot_of;           /* (n_items) slot of an item in the batch, -1 */
     int32_t *uniq;              /* (cap) item of each slot */
     uint8_t *keep;              /* (cap) id dropout draws */
-    int32_t *pos_item, *pos_slot;   /* (B) */
+    int32_t *pos_item, *pos_slot;   /* (B + N) the candidates: rows' positives, then the sampled negatives */
     int32_t *seq_slot;          /* (B, L) */
     cr_tower_item_ws iw;
     cr_tower_user_ws uw;
-    float *C, *dU, *dC, *probs, *logq_col;  /* (B, d) x3, (B, B), (B) */
-    uint64_t *mask;             /* (B, words(B)) */
+    float *C, *dU, *dC, *probs, *logq_col;  /* (B + N, d), (B, d), (B + N, d), (B, B + N), (B + N) */
+    uint64_t *mask;             /* (B, words(B + N)) */
     float *dG, *dgpre, *dx0, *dxm, *dtext;  /* (cap, d) each */
     float *dseq;                /* (B, L, d) */
     float *dpooled, *dz;        /* (B, d) */
@@ -87,7 +96,7 @@ typedef struct {
     /* distillation (--distill): the teacher, its user tower's scratch, its candidates and soft targets */
     cr_tower_model *teacher;
     cr_tower_user_ws tuw;
-    float *teacher_C, *target;  /* (B, teacher dim), (B, B) */
+    float *teacher_C, *target;  /* (B + N, teacher dim), (B, B + N) */
     float distill_weight;
 } tower_fit;
 
@@ -117,10 +126,29 @@ static cr_status prepare_examples(tower_fit *t, int32_t only) {
         if (only < 0 || T == only) t->dom_ev0[at[T]++] = e;
     }
     cr_free(at);
-    /* log-Q: in-batch negatives of domain T are T's positives, drawn in proportion to their events */
+    /* each domain's items with training events: the pool of the sampled negatives */
+    t->known_ptr = cr_calloc((size_t)nd + 2, sizeof *t->known_ptr);
+    t->known_item = cr_malloc(((size_t)v->n_items + 1) * sizeof *t->known_item);
+    if (!t->known_ptr || !t->known_item) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
+    for (int64_t i = 0; i < v->n_items; i++)
+        if (v->item_ptr[i + 1] > v->item_ptr[i]) t->known_ptr[v->item_domain[i] + 1]++;
+    for (int64_t T = 0; T < nd; T++) t->known_ptr[T + 1] += t->known_ptr[T];
+    for (int64_t i = 0, *fill = t->known_ptr; i < v->n_items; i++)
+        if (v->item_ptr[i + 1] > v->item_ptr[i]) {
+            /* filled in item order; known_ptr[T] ends at its next domain's start, restored below */
+            t->known_item[fill[v->item_domain[i]]++] = (int32_t)i;
+        }
+    for (int64_t T = nd; T > 0; T--) t->known_ptr[T] = t->known_ptr[T - 1];
+    t->known_ptr[0] = 0;
+    /* log-Q: in-batch negatives of domain T are T's positives, drawn in proportion to their events; with N
+     * sampled negatives an item's expected count among a batch's candidates is B share(i) + N / known(T) */
     for (int64_t i = 0; i < v->n_items; i++) {
-        int64_t c = v->item_ptr[i + 1] - v->item_ptr[i], nT = t->dom_ptr[v->item_domain[i] + 1] - t->dom_ptr[v->item_domain[i]];
-        t->log_q[i] = c > 0 && nT > 0 ? (float)log((double)c / (double)nT) : 0.0f;
+        const int32_t T = v->item_domain[i];
+        const int64_t c = v->item_ptr[i + 1] - v->item_ptr[i], nT = t->dom_ptr[T + 1] - t->dom_ptr[T];
+        const int64_t nk = t->known_ptr[T + 1] - t->known_ptr[T];
+        if (c <= 0 || nT <= 0) continue;
+        t->log_q[i] = t->N > 0 ? (float)log((double)t->B * (double)c / (double)nT + (double)t->N / (double)nk)
+                               : (float)log((double)c / (double)nT);
     }
     t->max_batches = 0;
     for (int64_t T = 0; T < nd; T++) t->max_batches += (t->dom_ptr[T + 1] - t->dom_ptr[T] + t->B - 1) / t->B;
@@ -213,9 +241,9 @@ static double bpr_loss(tower_fit *t, int64_t B) {
     return loss;
 }
 
-/* The teacher's softmax over the batch's candidates, from the same histories (its own item vectors, ids
+/* The teacher's softmax over the batch's nC candidates, from the same histories (its own item vectors, ids
  * included: the teacher is fixed), into t->target. */
-static void teacher_targets(tower_fit *t, int64_t B) {
+static void teacher_targets(tower_fit *t, int64_t B, int64_t nC) {
     const cr_tower_model *T = t->teacher;
     const int64_t dT = T->dim, L = t->L;
     cr_tower_user_ws *w = &t->tuw;
@@ -227,10 +255,11 @@ static void teacher_targets(tower_fit *t, int64_t B) {
         for (int64_t x = 0; x < n; x++)
             memcpy(w->seq + (k * w->L + x) * dT, T->items + (int64_t)t->uniq[t->seq_slot[k * L + skip + x]] * dT,
                    (size_t)dT * sizeof(float));
-        memcpy(t->teacher_C + k * dT, T->items + (int64_t)t->pos_item[k] * dT, (size_t)dT * sizeof(float));
     }
+    for (int64_t k = 0; k < nC; k++)
+        memcpy(t->teacher_C + k * dT, T->items + (int64_t)t->pos_item[k] * dT, (size_t)dT * sizeof(float));
     cr_tower_user_forward(T, w, B);
-    cr_softmax_rows(t->target, w->f, t->teacher_C, B, B, dT, T->temperature, t->logq_col, t->mask);
+    cr_softmax_rows(t->target, w->f, t->teacher_C, B, nC, dT, T->temperature, t->logq_col, t->mask);
 }
 
 /* Runs batch b forward and backward, applies the optimizer; returns the batch's mean loss. */
@@ -254,6 +283,7 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         for (int64_t x = v->user_ptr[u + 1] - 1; x >= v->user_ptr[u] && n < L; x--) {
             const int32_t j = v->user_items[x];
             if (j == i || (cold && v->item_domain[j] == T)) continue;
+            if (t->hist_dropout > 0 && cr_rng_uniform(r) < t->hist_dropout) continue;
             seq[n++] = slot(t, j, &n_uniq);
         }
         for (int64_t a = 0, z = n - 1; a < z; a++, z--) {     /* oldest first */
@@ -265,6 +295,12 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         /* a cold-simulated row hides the user's own embedding too: it has learned the user's target items */
         t->uw.user[k] = m->t_user >= 0 && !cold ? u : -1;
     }
+    /* sampled negatives: uniform over T's items with training events (the positives' own draws are masked) */
+    const int64_t nk = t->known_ptr[T + 1] - t->known_ptr[T], N = t->bpr || nk == 0 ? 0 : t->N, nC = B + N;
+    for (int64_t k = B; k < nC; k++) {
+        t->pos_item[k] = t->known_item[t->known_ptr[T] + (int64_t)cr_rng_below(r, (uint32_t)nk)];
+        t->pos_slot[k] = slot(t, t->pos_item[k], &n_uniq);
+    }
     for (int64_t s = 0; s < n_uniq; s++) t->keep[s] = !(cr_rng_uniform(r) < t->id_dropout);
 
     /* forward */
@@ -274,25 +310,25 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         for (int64_t x = 0; x < t->uw.len[k]; x++)
             memcpy(t->uw.seq + (k * L + x) * d, g + (int64_t)t->seq_slot[k * L + x] * d, (size_t)d * sizeof(float));
     cr_tower_user_forward(m, &t->uw, B);
-    for (int64_t k = 0; k < B; k++) {
+    for (int64_t k = 0; k < nC; k++) {
         memcpy(t->C + k * d, g + (int64_t)t->pos_slot[k] * d, (size_t)d * sizeof(float));
         t->logq_col[k] = t->log_q[t->pos_item[k]];
     }
-    cr_hitmask_from_items(t->mask, t->pos_item, B, B);
+    cr_hitmask_from_items(t->mask, t->pos_item, B, nC);
     memset(t->dU, 0, (size_t)(B * d) * sizeof(float));
-    memset(t->dC, 0, (size_t)(B * d) * sizeof(float));
+    memset(t->dC, 0, (size_t)(nC * d) * sizeof(float));
     double loss;
     if (t->bpr) {
         loss = bpr_loss(t, B);
     } else if (t->teacher) {
-        teacher_targets(t, B);
+        teacher_targets(t, B, nC);
         const float w = t->distill_weight;
-        loss = (1.0f - w) * cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col,
+        loss = (1.0f - w) * cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, nC, d, m->temperature, t->logq_col,
                                                t->mask, 1.0f - w);
-        loss += w * cr_softmax_distill(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask,
+        loss += w * cr_softmax_distill(t->dU, t->dC, t->probs, t->uw.f, t->C, B, nC, d, m->temperature, t->logq_col, t->mask,
                                        t->target, w);
     } else {
-        loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, B, d, m->temperature, t->logq_col, t->mask, 1.0f);
+        loss = cr_sampled_softmax(t->dU, t->dC, t->probs, t->uw.f, t->C, B, nC, d, m->temperature, t->logq_col, t->mask, 1.0f);
     }
 
     /* backward through the user tower */
@@ -327,6 +363,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
             const float *ds = t->dseq + (k * L + x) * d;
             for (int64_t q = 0; q < d; q++) dg[q] += ds[q];
         }
+    }
+    for (int64_t k = 0; k < nC; k++) {
         float *dg = t->dG + (int64_t)t->pos_slot[k] * d;
         for (int64_t q = 0; q < d; q++) dg[q] += t->dC[k * d + q];
     }
@@ -457,7 +495,7 @@ static const cr_model *tower_model(cr_fit *f) {
 /* ---- setup ---- */
 
 static void tower_fit_free(tower_fit *t) {
-    void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
+    void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->known_ptr, t->known_item, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
                     t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
                     t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen, t->bpr_U, t->bpr_j};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
@@ -472,7 +510,7 @@ static void tower_fit_free(tower_fit *t) {
 
 static cr_status alloc_batch(tower_fit *t) {
     const cr_tower_model *m = t->m;
-    const int64_t B = t->B, L = t->L, d = t->d, cap = t->cap, nd = t->v->n_domains;
+    const int64_t B = t->B, L = t->L, d = t->d, cap = t->cap, nd = t->v->n_domains, nC = B + t->N;
     const int64_t n_buckets = m->params.t[m->t_text].rows;
     cr_status st;
     if ((st = cr_tower_item_ws_init(&t->iw, m, cap)) || (st = cr_tower_user_ws_init(&t->uw, m, B))) return st;
@@ -480,11 +518,11 @@ static cr_status alloc_batch(tower_fit *t) {
     t->slot_of = cr_malloc(((size_t)t->v->n_items + 1) * sizeof *t->slot_of);
     t->uniq = cr_malloc((size_t)cap * sizeof *t->uniq);
     t->keep = cr_malloc((size_t)cap);
-    t->pos_item = cr_malloc((size_t)B * sizeof *t->pos_item);
-    t->pos_slot = cr_malloc((size_t)B * sizeof *t->pos_slot);
+    t->pos_item = cr_malloc((size_t)nC * sizeof *t->pos_item);
+    t->pos_slot = cr_malloc((size_t)nC * sizeof *t->pos_slot);
     t->seq_slot = cr_malloc((size_t)(B * L) * sizeof *t->seq_slot);
-    t->C = cr_malloc((size_t)(4 * B * d + B * B + B + 2 * B * d) * sizeof(float));
-    t->mask = cr_malloc((size_t)(B * cr_hitmask_words(B)) * sizeof *t->mask);
+    t->C = cr_malloc((size_t)(2 * nC * d + 3 * B * d + B * nC + nC) * sizeof(float));
+    t->mask = cr_malloc((size_t)(B * cr_hitmask_words(nC)) * sizeof *t->mask);
     t->dG = cr_malloc((size_t)(5 * cap * d) * sizeof(float));
     t->dseq = cr_malloc((size_t)(B * L * d) * sizeof(float));
     t->dtfm_out = cr_malloc((size_t)(B * L * d + tfm_scratch + 1) * sizeof(float));
@@ -502,8 +540,8 @@ static cr_status alloc_batch(tower_fit *t) {
         !t->seen || !t->bpr_U || !t->bpr_j)
         return cr_fail(CR_ERR_NOMEM, "out of memory for tower's batch buffers (%lld items a batch)", (long long)cap);
     for (int64_t i = 0; i < t->v->n_items; i++) t->slot_of[i] = -1;
-    t->dU = t->C + B * d, t->dC = t->dU + B * d, t->probs = t->dC + B * d, t->logq_col = t->probs + B * B;
-    t->dpooled = t->logq_col + B, t->dz = t->dpooled + B * d;
+    t->dU = t->C + nC * d, t->dC = t->dU + B * d, t->probs = t->dC + nC * d, t->logq_col = t->probs + B * nC;
+    t->dpooled = t->logq_col + nC, t->dz = t->dpooled + B * d;
     t->dgpre = t->dG + cap * d, t->dx0 = t->dgpre + cap * d, t->dxm = t->dx0 + cap * d, t->dtext = t->dxm + cap * d;
     t->tfm_scratch = t->dtfm_out + B * L * d;
     t->bpr_pos = t->bpr_U + B * d, t->bpr_neg = t->bpr_pos + B * d;
@@ -699,9 +737,10 @@ static cr_status load_teacher(tower_fit *t, const char *path) {
     if (T->dataset_crc != m->dataset_crc || T->n_items != m->n_items || T->n_domains != m->n_domains)
         return cr_fail(CR_ERR_ARG, "%s: the --distill teacher was trained on another dataset", path);
     if ((st = cr_tower_user_ws_init(&t->tuw, t->teacher, t->B))) return st;
-    t->teacher_C = cr_malloc((size_t)(t->B * t->teacher->dim + t->B * t->B) * sizeof(float));
+    const int64_t nC = t->B + t->N;
+    t->teacher_C = cr_malloc((size_t)(nC * t->teacher->dim + t->B * nC) * sizeof(float));
     if (!t->teacher_C) return cr_fail(CR_ERR_NOMEM, "out of memory for the teacher's targets");
-    t->target = t->teacher_C + t->B * t->teacher->dim;
+    t->target = t->teacher_C + nC * t->teacher->dim;
     return CR_OK;
 }
 
@@ -731,8 +770,12 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
     const int pool = cr_tower_pool_from_name(p->pool ? p->pool : "attention");
     if (pool < 0) return cr_fail(CR_ERR_ARG, "tower: --pool must be mean, attention or transformer (got '%s')", p->pool);
     if (p->batch < 2 || p->batch > 65536) return cr_fail(CR_ERR_ARG, "tower: batch must be 2..65536 (got %lld)", (long long)p->batch);
+    if (p->negatives < 0 || p->negatives > 65536)
+        return cr_fail(CR_ERR_ARG, "tower: --negatives must be 0..65536 (got %lld)", (long long)p->negatives);
     if (!(p->cold_sim >= 0 && p->cold_sim <= 1) || !(p->id_dropout >= 0 && p->id_dropout <= 1))
         return cr_fail(CR_ERR_ARG, "tower: --cold-sim and --id-dropout must be in [0, 1]");
+    if (!(p->hist_dropout >= 0 && p->hist_dropout < 1))
+        return cr_fail(CR_ERR_ARG, "tower: --hist-dropout must be in [0, 1) (got %g)", p->hist_dropout);
     if (!(p->temperature > 0) || !isfinite(p->temperature)) return cr_fail(CR_ERR_ARG, "tower: temperature must be > 0");
     if (!(p->dann >= 0) || !(p->align >= 0) || !isfinite(p->dann) || !isfinite(p->align))
         return cr_fail(CR_ERR_ARG, "tower: --dann and --align must be finite and >= 0");
@@ -755,8 +798,8 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
     tower_fit t;
     memset(&t, 0, sizeof t);
     t.v = v;
-    t.B = p->batch, t.L = p->hist_len, t.d = p->dim;
-    t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.dann = p->dann, t.align = p->align;
+    t.B = p->batch, t.L = p->hist_len, t.d = p->dim, t.N = p->negatives;
+    t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.hist_dropout = p->hist_dropout, t.dann = p->dann, t.align = p->align;
     t.seed = p->seed;
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
     t.distill_weight = (float)p->distill_weight;
@@ -777,7 +820,7 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
         m->item_domain[i] = v->item_domain[i];
         m->item_known[i] = v->item_ptr[i + 1] > v->item_ptr[i];
     }
-    t.cap = t.B * (t.L + 1) < v->n_items ? t.B * (t.L + 1) : v->n_items;
+    t.cap = t.B * (t.L + 1) + t.N < v->n_items ? t.B * (t.L + 1) + t.N : v->n_items;
     if ((st = prepare_examples(&t, p->domain)) || (st = alloc_batch(&t))) goto fail;
     if (t.dom_ptr[v->n_domains] == 0) {
         st = cr_fail(CR_ERR_ARG, "tower: no training events%s", p->domain >= 0 ? " in the chosen domain" : "");
@@ -817,10 +860,10 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
 
     char settings[512];
     snprintf(settings, sizeof settings,
-             "tower: dim %lld, %s pooling of %lld history items, batch %lld, %s lr %g, temperature %g, cold-sim %g, id dropout %g, "
-             "text %lld buckets (%lld per item)%s%s%s%s%s, dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
-             (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, opt_name, (double)t.lr, p->temperature,
-             t.cold_sim, t.id_dropout, (long long)p->text_buckets, (long long)p->text_per_item, m->vec_dim ? ", item vectors " : "",
+             "tower: dim %lld, %s pooling of %lld history items, batch %lld + %lld sampled negatives, %s lr %g, temperature %g, "
+             "cold-sim %g, id dropout %g, history dropout %g, text %lld buckets (%lld per item)%s%s%s%s%s, dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
+             (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, (long long)t.N, opt_name, (double)t.lr, p->temperature,
+             t.cold_sim, t.id_dropout, t.hist_dropout, (long long)p->text_buckets, (long long)p->text_per_item, m->vec_dim ? ", item vectors " : "",
              m->vec_dim ? p->item_vectors : "", m->t_user >= 0 ? ", user ids" : "", p->domain >= 0 ? ", domain " : "",
              p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, t.bpr ? "bpr" : "softmax",
              (long long)p->epochs, p->patience,

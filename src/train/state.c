@@ -27,13 +27,13 @@ void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap) {
     snprintf(buf, cap,
              "model=%s domain=%d pop_by_domain=%d neighbors=%lld shrink=%.17g seed=%llu dim=%lld epochs=%lld patience=%d "
              "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g inbatch=%lld als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
-             "pool=%s hist_len=%lld batch=%lld cold_sim=%.17g id_dropout=%.17g temperature=%.17g text_buckets=%lld "
+             "pool=%s hist_len=%lld batch=%lld negatives=%lld cold_sim=%.17g id_dropout=%.17g hist_dropout=%.17g temperature=%.17g text_buckets=%lld "
              "text_per_item=%lld dann=%.17g align=%.17g item_vectors=%d user_id=%d loss=%s finetune=%s distill=%d distill_weight=%.17g data=%s",
              p->model ? p->model : "-", (int)p->domain, p->pop_by_domain, (long long)p->knn_neighbors, p->knn_shrink,
              (unsigned long long)p->seed, (long long)p->dim, (long long)p->epochs, p->patience,
              p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, (long long)p->inbatch, p->als_alpha, (long long)p->cg_steps,
-             p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch, p->cold_sim,
-             p->id_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align,
+             p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch, (long long)p->negatives, p->cold_sim,
+             p->id_dropout, p->hist_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align,
              p->item_vectors != NULL, p->user_id, p->loss ? p->loss : "-",
              p->finetune ? p->finetune : p->init ? "all" : "-", p->distill != NULL, p->distill_weight, data);
 }
@@ -217,6 +217,7 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
     if (!strcmp(key, "distill_weight")) return parse_f64(v, &p->distill_weight);
     if (!strcmp(key, "cold_sim")) return parse_f64(v, &p->cold_sim);
     if (!strcmp(key, "id_dropout")) return parse_f64(v, &p->id_dropout);
+    if (!strcmp(key, "hist_dropout")) return parse_f64(v, &p->hist_dropout);
     if (!strcmp(key, "temperature")) return parse_f64(v, &p->temperature);
     if (!strcmp(key, "dann")) return parse_f64(v, &p->dann);
     if (!strcmp(key, "align")) return parse_f64(v, &p->align);      /* checked against the split when the run resumes */
@@ -237,6 +238,7 @@ static int set_field(cr_train_params *p, const char *key, const char *v) {
     if (!strcmp(key, "cg_steps")) return p->cg_steps = i, 0;
     if (!strcmp(key, "inbatch")) return p->inbatch = i, 0;
     if (!strcmp(key, "hist_len")) return p->hist_len = i, 0;
+    if (!strcmp(key, "negatives")) return p->negatives = i, 0;
     if (!strcmp(key, "batch")) return p->batch = i, 0;
     if (!strcmp(key, "text_buckets")) return p->text_buckets = i, 0;
     if (!strcmp(key, "text_per_item")) return p->text_per_item = i, 0;

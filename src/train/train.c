@@ -62,10 +62,12 @@ cr_train_params cr_train_default_params(void) {
     p.cg_steps = 3;
     p.source_weight = 0.5;
     p.pool = "attention";
-    p.hist_len = 20;
+    p.hist_len = 50;
     p.batch = 256;
+    p.negatives = 1024;
     p.cold_sim = 0.5;
     p.id_dropout = 0.5;
+    p.hist_dropout = 0.8;
     p.temperature = 0.05;
     p.text_buckets = 1 << 16;
     p.text_per_item = 24;
