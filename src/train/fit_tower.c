@@ -133,13 +133,11 @@ static cr_status prepare_examples(tower_fit *t, int32_t only) {
     for (int64_t i = 0; i < v->n_items; i++)
         if (v->item_ptr[i + 1] > v->item_ptr[i]) t->known_ptr[v->item_domain[i] + 1]++;
     for (int64_t T = 0; T < nd; T++) t->known_ptr[T + 1] += t->known_ptr[T];
-    for (int64_t i = 0, *fill = t->known_ptr; i < v->n_items; i++)
-        if (v->item_ptr[i + 1] > v->item_ptr[i]) {
-            /* filled in item order; known_ptr[T] ends at its next domain's start, restored below */
-            t->known_item[fill[v->item_domain[i]]++] = (int32_t)i;
-        }
-    for (int64_t T = nd; T > 0; T--) t->known_ptr[T] = t->known_ptr[T - 1];
-    t->known_ptr[0] = 0;
+    if (!(at = cr_malloc(((size_t)nd + 1) * sizeof *at))) return cr_fail(CR_ERR_NOMEM, "out of memory for tower's examples");
+    memcpy(at, t->known_ptr, (size_t)nd * sizeof *at);
+    for (int64_t i = 0; i < v->n_items; i++)
+        if (v->item_ptr[i + 1] > v->item_ptr[i]) t->known_item[at[v->item_domain[i]]++] = (int32_t)i;
+    cr_free(at);
     /* log-Q: in-batch negatives of domain T are T's positives, drawn in proportion to their events; with N
      * sampled negatives an item's expected count among a batch's candidates is B share(i) + N / known(T) */
     for (int64_t i = 0; i < v->n_items; i++) {
@@ -296,7 +294,7 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         t->uw.user[k] = m->t_user >= 0 && !cold ? u : -1;
     }
     /* sampled negatives: uniform over T's items with training events (the positives' own draws are masked) */
-    const int64_t nk = t->known_ptr[T + 1] - t->known_ptr[T], N = t->bpr || nk == 0 ? 0 : t->N, nC = B + N;
+    const int64_t nk = t->known_ptr[T + 1] - t->known_ptr[T], N = nk > 0 ? t->N : 0, nC = B + N;
     for (int64_t k = B; k < nC; k++) {
         t->pos_item[k] = t->known_item[t->known_ptr[T] + (int64_t)cr_rng_below(r, (uint32_t)nk)];
         t->pos_slot[k] = slot(t, t->pos_item[k], &n_uniq);
@@ -804,6 +802,7 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
     t.distill_weight = (float)p->distill_weight;
     t.bpr = p->loss && !strcmp(p->loss, "bpr");
+    if (t.bpr) t.N = 0;     /* bpr contrasts each positive with another row's */
     float *vec = NULL;
     int64_t vec_dim = 0;
     cr_status st;
