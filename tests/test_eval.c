@@ -113,6 +113,14 @@ static cr_dataset *synth_dataset(const char *name, int64_t users, int64_t items,
     return cr_test_cdr_data(name, users, items, inter, domains, cr_synth_default_params().seed);
 }
 
+static cr_split *warm_split(cr_dataset *d) {
+    cr_split_params sp = cr_split_default_params();
+    sp.protocol = CR_PROTO_WARM;
+    cr_split *s = NULL;
+    CHECK_OK(cr_split_make(&s, d, &sp));
+    return s;
+}
+
 /* Every (user, candidate) pair is scored exactly once: positives are scored with the batch's union and never
  * again, so a model whose float results depend on the request's shape (BLAS) still ranks exactly. */
 TEST(eval_unrepresented_users_and_each_pair_scored_once) {
@@ -183,10 +191,7 @@ TEST(eval_alloc_failures_are_reported) {
 
 TEST(eval_seen_items_excluded_unless_keep_seen) {
     cr_dataset *d = synth_dataset("seen", 200, 100, 3000, 1);
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_WARM;
-    cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_split *s = warm_split(d);
     probe_model pm = make_probe(d);
     pm.seen_first = 1;
     cr_eval_params ep = cr_eval_default_params();
@@ -266,10 +271,7 @@ TEST(eval_shared_amazon_cold_user_office) {
 /* Validation during training ranks a fixed, evenly spaced subset of the users. */
 TEST(eval_max_users_subset) {
     cr_dataset *d = synth_dataset("subset", 300, 120, 4000, 1);
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_WARM;
-    cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_split *s = warm_split(d);
     probe_model pm = make_probe(d);
     cr_eval_params ep = cr_eval_default_params();
     cr_eval_result *all = NULL, *sub = NULL;
@@ -373,10 +375,7 @@ TEST(eval_curves_match_cutoffs_and_threads) {
  * cannot be represented and miss everything. */
 TEST(eval_recall_by_domain_brute_force) {
     cr_dataset *d = synth_dataset("bydomain", 300, 160, 5000, 3);
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_WARM;
-    cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_split *s = warm_split(d);
     probe_model pm = make_probe(d);
     cr_eval_params ep = cr_eval_default_params();
     ep.ks[0] = 5, ep.ks[1] = 30, ep.n_k = 2;
@@ -420,10 +419,7 @@ TEST(eval_recall_by_domain_brute_force) {
  * only; the probe scores an item by its index, so every rank is known. */
 TEST(eval_item_groups_brute_force) {
     cr_dataset *d = synth_dataset("groups", 300, 400, 3000, 2);
-    cr_split_params sp = cr_split_default_params();
-    sp.protocol = CR_PROTO_WARM;
-    cr_split *s = NULL;
-    CHECK_OK(cr_split_make(&s, d, &sp));
+    cr_split *s = warm_split(d);
     probe_model pm = make_probe(d);
     cr_eval_params ep = cr_eval_default_params();
     ep.ks[0] = 3, ep.ks[1] = 40, ep.n_k = 2;
@@ -473,7 +469,7 @@ TEST(eval_item_groups_brute_force) {
                 for (int64_t x = gt->gt_ptr[k]; x < gt->gt_ptr[k + 1]; x++) pos |= gt->gt_items[x] == j;
                 if (!is_cand[j] || seen[j] || pos) continue;
                 rank++;
-                rank_cold += group[j] == 0 && users[j] == 0;
+                rank_cold += users[j] == 0;
             }
             /* positives ahead of i count too (each positive's rank is among negatives and the positives above it) */
             for (int64_t x = gt->gt_ptr[k]; x < gt->gt_ptr[k + 1]; x++) {

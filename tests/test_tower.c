@@ -32,6 +32,15 @@ static cr_train_params tower_params(const cr_split *s, const char *pool, int64_t
     return p;
 }
 
+/* Recall@10 of random scores on the split: the floor every trained model must clear. */
+static double random_recall10(const cr_dataset *d, const cr_split *s) {
+    cr_model rnd = cr_test_random_model(d);
+    cr_eval_result *r = cr_test_evaluate_at(s, &rnd, 10, 50);
+    const double base = r->mean.recall[0];
+    cr_eval_result_free(r);
+    return base;
+}
+
 static cr_model *train_tower(const cr_dataset *d, const cr_split *s, const cr_train_params *p) {
     cr_model *m = NULL;
     CHECK_OK(cr_model_train(&m, d, cr_split_train(s), p));
@@ -42,10 +51,7 @@ static cr_model *train_tower(const cr_dataset *d, const cr_split *s, const cr_tr
 TEST(tower_cold_users_synthetic_every_pooling) {
     cr_dataset *d = cr_test_cdr_data("tower-cold", 400, 240, 6000, 2, 21);
     cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
-    cr_model rnd = cr_test_random_model(d);
-    cr_eval_result *rr = cr_test_evaluate_at(s, &rnd, 10, 50);
-    const double base = rr->mean.recall[0];
-    cr_eval_result_free(rr);
+    const double base = random_recall10(d, s);
     const char *pools[3] = {"mean", "attention", "transformer"};
     for (int k = 0; k < 3; k++) {
         cr_train_params p = tower_params(s, pools[k], 4);
@@ -341,10 +347,7 @@ TEST(tower_item_vectors_user_id_bpr) {
     cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
     const cr_interactions *v = cr_split_train(s);
     const int64_t n_items = v->n_items, K = 5;
-    cr_model rnd = cr_test_random_model(d);
-    cr_eval_result *rr = cr_test_evaluate_at(s, &rnd, 10, 50);
-    const double base = rr->mean.recall[0];
-    cr_eval_result_free(rr);
+    const double base = random_recall10(d, s);
     /* item vectors: 5 columns, each item's domain and index in a few of them */
     float *vec = malloc((size_t)(n_items * K) * sizeof *vec);
     for (int64_t i = 0; i < n_items; i++)
@@ -464,10 +467,7 @@ TEST(tower_init_from_text_encoder) {
 TEST(tower_sampled_negatives_and_history_dropout) {
     cr_dataset *d = cr_test_cdr_data("tower-neg", 400, 240, 6000, 2, 21);
     cr_split *s = cr_test_cold_split(d, cr_test_thinnest_domain(d), 0.3);
-    cr_model rnd = cr_test_random_model(d);
-    cr_eval_result *rr = cr_test_evaluate_at(s, &rnd, 10, 50);
-    const double base = rr->mean.recall[0];
-    cr_eval_result_free(rr);
+    const double base = random_recall10(d, s);
     const int64_t negatives[4] = {0, 256, 0, 256};
     const double hist_dropout[4] = {0, 0, 0.5, 0.5};
     float first_item[4];
