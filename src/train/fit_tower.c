@@ -44,6 +44,7 @@
 #define TOWER_DEFAULT_LR 0.002
 #define TOWER_INIT_STD 0.1
 #define TOWER_ALIGN_TAU 0.1f
+#define ROW_PAR_WORK 65536     /* floats of embedding rows to update before threads pay off */
 
 typedef struct {
     cr_fit fit;                 /* first: the loop's callbacks get &fit back */
@@ -436,6 +437,8 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
     }
     memset(G->data + m->dense_off, 0, (size_t)(P->size - m->dense_off) * sizeof(float));
     const int64_t id_off = P->t[m->t_id].offset, text_off = P->t[m->t_text].offset;
+    /* rows are distinct: threads update them independently, each row the same arithmetic at any count */
+    CR_OMP(omp parallel for schedule(static) if (n_uniq * d >= ROW_PAR_WORK))
     for (int64_t s = 0; s < n_uniq; s++) {
         const int64_t i = t->uniq[s];
         if (!t->iw.use_id[s] && !(n_al && m->item_known[i])) continue;
@@ -443,6 +446,7 @@ static double run_batch(tower_fit *t, int64_t b, cr_rng *r) {
         memset(gid + i * d, 0, (size_t)d * sizeof(float));
     }
     int64_t n_touched = cr_embbag_touched(t->touched, t->seen, t->iw.bag_idx, nb);
+    CR_OMP(omp parallel for schedule(static) if (n_touched * d >= ROW_PAR_WORK))
     for (int64_t k = 0; k < n_touched; k++) {
         const int64_t row = t->touched[k];
         if (!t->head_only) cr_opt_update(&t->opt, P, text_off + row * d, gtext + row * d, d, t->lr);
@@ -744,10 +748,11 @@ static cr_status load_teacher(tower_fit *t, const char *path) {
 
 static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p);
 
-/* The layers can split their loops over OpenMP's threads, but a batch's loops are short: on an idle 2-core
- * machine two threads train 1.17x faster than one (bench_tower: 16,256 vs 13,895 examples/s), on one shared
- * with other work they spun waiting and were 2.3x slower. So the fit runs on one thread unless --threads asks
- * for more (the model is the same at any count), and OpenBLAS runs its small products on the calling thread. */
+/* The layers and the embedding-row updates split their loops over OpenMP's threads, but a batch's loops are
+ * short: on an idle 2-core machine two threads train 1.35x faster than one (bench_tower: 18,730 vs 13,895
+ * examples/s), on one shared with other work they spun waiting and were slower than one. So the fit runs on one
+ * thread unless --threads asks for more (the model is the same at any count), and OpenBLAS runs its small
+ * products on the calling thread. */
 cr_status cr_fit_tower(cr_model **out, const cr_dataset *d, const cr_interactions *train, const cr_train_params *p) {
     cr_blas_single_enter();
 #ifdef _OPENMP
