@@ -423,8 +423,13 @@ TEST(eval_item_groups_brute_force) {
     probe_model pm = make_probe(d);
     cr_eval_params ep = cr_eval_default_params();
     ep.ks[0] = 3, ep.ks[1] = 40, ep.n_k = 2;
+    ep.curve_k = 40;
     cr_eval_result *r = NULL;
     CHECK_OK(cr_evaluate(s, &pm.base, &ep, &r));
+    /* the curves read the same full-ranking ranks as the cut-offs, not the cold-only ones */
+    CHECK_NEAR(r->curve_recall[2], r->mean.recall[0], 1e-12);
+    CHECK_NEAR(r->curve_recall[39], r->mean.recall[1], 1e-12);
+    CHECK_NEAR(r->curve_ndcg[39], r->mean.ndcg[1], 1e-12);
     const cr_interactions *v = cr_dataset_inter(d), *t = cr_split_train(s);
     const cr_ground_truth *gt = cr_split_truth(s, CR_PART_TEST);
     int64_t n_cand;

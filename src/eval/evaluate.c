@@ -147,7 +147,8 @@ typedef struct {
 } scratch;
 
 static void scratch_free(scratch *w) {
-    cr_free(w->scores), cr_free(w->neg), cr_free(w->neg_cold), cr_free(w->cold_item), cr_free(w->cold_score), cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
+    cr_free(w->scores), cr_free(w->neg), cr_free(w->neg_cold), cr_free(w->cold_item), cr_free(w->cold_score);
+    cr_free(w->uni), cr_free(w->blk), cr_free(w->seen), cr_free(w->pos_of);
     cr_free(w->in_uni), cr_free(w->uni_at), cr_free(w->pos_item), cr_free(w->pos_score), cr_free(w->ranks);
     cr_free(w->exposure), cr_free(w->dom_hits), cr_free(w->dom_gt), cr_free(w->top), cr_free(w->norm);
     for (int r = 0; r < BATCH_ROWS; r++) cr_topk_free(&w->topk[r]);
@@ -350,7 +351,8 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
         if ((st = cr_rank_counter_init(&w->rc[r], w->pos_score + pos_at[r], w->pos_item + pos_at[r], np))) break;
         int64_t n_cold = 0;
         for (int64_t j = pos_at[r]; j < pos_at[r + 1]; j++)
-            if (ev->item_group[w->pos_item[j]] == COLD) w->cold_item[n_cold] = w->pos_item[j], w->cold_score[n_cold++] = w->pos_score[j];
+            if (ev->item_group[w->pos_item[j]] == COLD)
+                w->cold_item[n_cold] = w->pos_item[j], w->cold_score[n_cold++] = w->pos_score[j];
         if ((st = cr_rank_counter_init(&w->rc_cold[r], w->cold_score, w->cold_item, n_cold))) {
             cr_rank_counter_free(&w->rc[r]);
             break;
@@ -413,14 +415,15 @@ static cr_status eval_batch(evaluation *ev, scratch *w, int64_t u0, int64_t u1, 
                         w->dom_hits[t->item_domain[item] * p->n_k + q]++;
                     }
             }
-            /* the cold ground truth again, ranked among the cold candidates only (a new-item slate) */
+            if (ev->curve_sum) add_curve(w->ranks, np, n_gt, p->curve_k, ev->curve_sum + batch * 2 * p->curve_k);
+            /* the cold ground truth again, ranked among the cold candidates only (a new-item slate); w->ranks is
+               free again */
             ev->group_gt[ui * N_ITEM_GROUPS + COLD_AMONG_COLD] = ev->group_gt[ui * N_ITEM_GROUPS + COLD];
             const int64_t n_cold = can[r] ? w->rc_cold[r].n_pos : 0;
             if (n_cold) cr_rank_counter_ranks(&w->rc_cold[r], w->ranks);
             for (int64_t j = 0; j < n_cold; j++)
                 for (int q = 0; q < p->n_k; q++)
                     if (w->ranks[j] <= p->ks[q]) ev->group_hits[(ui * N_ITEM_GROUPS + COLD_AMONG_COLD) * p->n_k + q]++;
-            if (ev->curve_sum) add_curve(w->ranks, np, n_gt, p->curve_k, ev->curve_sum + batch * 2 * p->curve_k);
         }
         cr_rank_counter_free(&w->rc[r]);
         cr_rank_counter_free(&w->rc_cold[r]);
