@@ -73,8 +73,8 @@ static int64_t compare_paths(const cr_rec *a, const cr_rec *b, int64_t k) {
                     for (int64_t y = 0; y < fa[j] && !same; y++)
                         same = ib[j * k + y] == ia[at] && fabs(sb[j * k + y] - sa[at]) <= 1e-6 * (1 + fabs(sa[at]));
                     same = same || (x == fa[j] - 1 && fabs(sb[at] - sa[at]) <= 1e-6 * (1 + fabs(sa[at])));
-                    CHECK_MSG(same, "%s domain %d query %lld rank %lld: item %d vs %d (%.9g vs %.9g)", cr_model_name(cr_rec_model(a)), t,
-                              (long long)j, (long long)x, ia[at], ib[at], sa[at], sb[at]);
+                    CHECK_MSG(same, "%s domain %d query %lld rank %lld: item %d vs %d (%.9g vs %.9g)",
+                              cr_model_name(cr_rec_model(a)), t, (long long)j, (long long)x, ia[at], ib[at], sa[at], sb[at]);
                     CHECK_NEAR(sa[at], sb[at], 1e-5 * (1 + fabs(sb[at])));
                     CHECK_EQ(I->item_domain[ia[at]], t);
                 }

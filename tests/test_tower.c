@@ -476,10 +476,10 @@ TEST(tower_sampled_negatives_and_history_dropout) {
         p.negatives = negatives[k], p.hist_dropout = hist_dropout[k];
         cr_model *m = train_tower(d, s, &p);
         cr_eval_result *r = cr_test_evaluate_at(s, m, 10, 50);
-        printf("     negatives %lld, history dropout %.1f: recall@10 %.4f (random %.4f)\n", (long long)negatives[k], hist_dropout[k],
-               r->mean.recall[0], base);
-        CHECK_MSG(r->mean.recall[0] > 2 * base && r->mean.recall[0] > base + 0.05, "recall@10 %.4f vs random %.4f", r->mean.recall[0],
-                  base);
+        printf("     negatives %lld, history dropout %.1f: recall@10 %.4f (random %.4f)\n", (long long)negatives[k],
+               hist_dropout[k], r->mean.recall[0], base);
+        CHECK_MSG(r->mean.recall[0] > 2 * base && r->mean.recall[0] > base + 0.05, "recall@10 %.4f vs random %.4f",
+                  r->mean.recall[0], base);
         first_item[k] = ((cr_tower_model *)m)->items[0];
         for (int j = 0; j < k; j++) CHECK_MSG(first_item[j] != first_item[k], "settings %d and %d gave the same model", j, k);
         cr_eval_result_free(r);

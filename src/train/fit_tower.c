@@ -497,8 +497,8 @@ static const cr_model *tower_model(cr_fit *f) {
 /* ---- setup ---- */
 
 static void tower_fit_free(tower_fit *t) {
-    void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->known_ptr, t->known_item, t->batch_at, t->batch_n, t->batch_dom, t->slot_of,
-                    t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
+    void *bufs[] = {t->dom_ptr, t->dom_ev, t->dom_ev0, t->ev_user, t->log_q, t->known_ptr, t->known_item, t->batch_at,
+                    t->batch_n, t->batch_dom, t->slot_of, t->uniq, t->keep, t->pos_item, t->pos_slot, t->seq_slot, t->C, t->mask, t->dG, t->dseq,
                     t->dtfm_out, t->mlp_scratch, t->logits, t->labels, t->al_a, t->al_slot, t->touched, t->seen, t->bpr_U, t->bpr_j};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cr_free(bufs[k]);
     cr_tower_item_ws_free(&t->iw);
@@ -802,7 +802,8 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
     memset(&t, 0, sizeof t);
     t.v = v;
     t.B = p->batch, t.L = p->hist_len, t.d = p->dim, t.N = p->negatives;
-    t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.hist_dropout = p->hist_dropout, t.dann = p->dann, t.align = p->align;
+    t.cold_sim = p->cold_sim, t.id_dropout = p->id_dropout, t.hist_dropout = p->hist_dropout;
+    t.dann = p->dann, t.align = p->align;
     t.seed = p->seed;
     t.lr = (float)(p->lr > 0 ? p->lr : TOWER_DEFAULT_LR);
     t.distill_weight = (float)p->distill_weight;
@@ -864,10 +865,12 @@ static cr_status fit_tower(cr_model **out, const cr_dataset *d, const cr_interac
 
     char settings[512];
     snprintf(settings, sizeof settings,
-             "tower: dim %lld, %s pooling of %lld history items, batch %lld + %lld sampled negatives, %s lr %g, temperature %g, "
-             "cold-sim %g, id dropout %g, history dropout %g, text %lld buckets (%lld per item)%s%s%s%s%s, dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
-             (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, (long long)t.N, opt_name, (double)t.lr, p->temperature,
-             t.cold_sim, t.id_dropout, t.hist_dropout, (long long)p->text_buckets, (long long)p->text_per_item, m->vec_dim ? ", item vectors " : "",
+             "tower: dim %lld, %s pooling of %lld history items, batch %lld + %lld sampled negatives, %s lr %g, "
+             "temperature %g, cold-sim %g, id dropout %g, history dropout %g, text %lld buckets (%lld per item)%s%s%s%s%s, "
+             "dann %g, align %g, %s loss, %lld epochs max, patience %d%s%s%s%s%s",
+             (long long)t.d, cr_tower_pool_name(pool), (long long)t.L, (long long)t.B, (long long)t.N, opt_name, (double)t.lr,
+             p->temperature, t.cold_sim, t.id_dropout, t.hist_dropout, (long long)p->text_buckets, (long long)p->text_per_item,
+             m->vec_dim ? ", item vectors " : "",
              m->vec_dim ? p->item_vectors : "", m->t_user >= 0 ? ", user ids" : "", p->domain >= 0 ? ", domain " : "",
              p->domain >= 0 ? cr_dataset_domain_name(d, p->domain) : "", t.dann, t.align, t.bpr ? "bpr" : "softmax",
              (long long)p->epochs, p->patience,

@@ -27,13 +27,14 @@ void cr_train_fingerprint(const cr_train_params *p, char *buf, size_t cap) {
     snprintf(buf, cap,
              "model=%s domain=%d pop_by_domain=%d neighbors=%lld shrink=%.17g seed=%llu dim=%lld epochs=%lld patience=%d "
              "optimizer=%s lr=%.17g reg=%.17g neg_alpha=%.17g inbatch=%lld als_alpha=%.17g cg_steps=%lld source_weight=%.17g hogwild=%d "
-             "pool=%s hist_len=%lld batch=%lld negatives=%lld cold_sim=%.17g id_dropout=%.17g hist_dropout=%.17g temperature=%.17g text_buckets=%lld "
-             "text_per_item=%lld dann=%.17g align=%.17g item_vectors=%d user_id=%d loss=%s finetune=%s distill=%d distill_weight=%.17g data=%s",
+             "pool=%s hist_len=%lld batch=%lld negatives=%lld cold_sim=%.17g id_dropout=%.17g hist_dropout=%.17g "
+             "temperature=%.17g text_buckets=%lld text_per_item=%lld dann=%.17g align=%.17g item_vectors=%d user_id=%d loss=%s finetune=%s distill=%d distill_weight=%.17g data=%s",
              p->model ? p->model : "-", (int)p->domain, p->pop_by_domain, (long long)p->knn_neighbors, p->knn_shrink,
              (unsigned long long)p->seed, (long long)p->dim, (long long)p->epochs, p->patience,
              p->optimizer ? p->optimizer : "-", p->lr, p->reg, p->neg_alpha, (long long)p->inbatch, p->als_alpha, (long long)p->cg_steps,
-             p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch, (long long)p->negatives, p->cold_sim,
-             p->id_dropout, p->hist_dropout, p->temperature, (long long)p->text_buckets, (long long)p->text_per_item, p->dann, p->align,
+             p->source_weight, p->hogwild, p->pool ? p->pool : "-", (long long)p->hist_len, (long long)p->batch,
+             (long long)p->negatives, p->cold_sim, p->id_dropout, p->hist_dropout, p->temperature, (long long)p->text_buckets,
+             (long long)p->text_per_item, p->dann, p->align,
              p->item_vectors != NULL, p->user_id, p->loss ? p->loss : "-",
              p->finetune ? p->finetune : p->init ? "all" : "-", p->distill != NULL, p->distill_weight, data);
 }
